@@ -1,0 +1,128 @@
+"""Per-link geometry of a hand: collision primitives, surface samples, contact candidates.
+
+All three are pytrees whose array leaves live in the frame of the body they are attached
+to; `kinematics.fk.points_to_world` moves them with the forward-kinematics poses. Body
+indices are static (tuples), so gathers compile to constants.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+import jax
+import numpy as np
+from jaxtyping import Array, Float
+
+# Primitive kinds. Every collision geom of a hand is represented by one of these; MuJoCo
+# cylinders, ellipsoids and meshes are approximated (see `_approximate_geom`).
+SPHERE = 0
+CAPSULE = 1
+BOX = 2
+PRIMITIVE_KIND_NAMES = {SPHERE: "sphere", CAPSULE: "capsule", BOX: "box"}
+
+FINGER_NAMES = ("thumb", "index", "middle", "ring", "little", "palm")
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class CollisionPrimitives:
+    """Analytic collision shapes of the hand, one row per primitive, in body frames.
+
+    Fields:
+        pos: primitive centre in its body frame. Shape: (n_prims, 3).
+        rot: primitive axes in its body frame (columns). Shape: (n_prims, 3, 3).
+        size: sphere (r, 0, 0); capsule (r, half_length, 0) along local z; box half
+            extents (hx, hy, hz). Shape: (n_prims, 3).
+        body: index of the body each primitive rides on (static).
+        kind: SPHERE / CAPSULE / BOX per primitive (static).
+        names: MuJoCo geom names (static).
+    """
+
+    pos: Float[Array, "n_prims 3"]
+    rot: Float[Array, "n_prims 3 3"]
+    size: Float[Array, "n_prims 3"]
+    body: tuple[int, ...] = dataclasses.field(metadata=dict(static=True))
+    kind: tuple[int, ...] = dataclasses.field(metadata=dict(static=True))
+    names: tuple[str, ...] = dataclasses.field(metadata=dict(static=True))
+
+    @property
+    def count(self) -> int:
+        return len(self.body)
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class SurfacePoints:
+    """Points spread evenly over the hand's collision surface, with outward normals.
+
+    Fields:
+        points: sample positions in their body frame. Shape: (n_points, 3).
+        normals: unit outward normals in their body frame. Shape: (n_points, 3).
+        body: body index of each point (static).
+    """
+
+    points: Float[Array, "n_points 3"]
+    normals: Float[Array, "n_points 3"]
+    body: tuple[int, ...] = dataclasses.field(metadata=dict(static=True))
+
+    @property
+    def count(self) -> int:
+        return len(self.body)
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class ContactCandidates:
+    """Labelled points on the hand that the energies pull onto the object.
+
+    Fields:
+        points: candidate positions in their body frame. Shape: (n_contacts, 3).
+        normals: outward normals of the link's front (grasping) face. Shape: (n_contacts, 3).
+        body: body index of each candidate (static).
+        finger: finger of each candidate: thumb, index, middle, ring, little or palm (static).
+    """
+
+    points: Float[Array, "n_contacts 3"]
+    normals: Float[Array, "n_contacts 3"]
+    body: tuple[int, ...] = dataclasses.field(metadata=dict(static=True))
+    finger: tuple[str, ...] = dataclasses.field(metadata=dict(static=True))
+
+    FINGERS: ClassVar[tuple[str, ...]] = FINGER_NAMES
+
+    @property
+    def count(self) -> int:
+        return len(self.body)
+
+    def select(self, fingers: tuple[str, ...] | list[str]) -> ContactCandidates:
+        """Candidates of the given fingers only, in their original order."""
+        unknown = sorted(set(fingers) - set(self.finger))
+        if unknown:
+            raise ValueError(
+                f"unknown finger(s) {unknown}; this hand has contact candidates on "
+                f"{sorted(set(self.finger))}"
+            )
+        keep = [i for i, f in enumerate(self.finger) if f in set(fingers)]
+        idx = np.asarray(keep, dtype=np.int64)
+        return ContactCandidates(
+            points=np.asarray(self.points)[idx],
+            normals=np.asarray(self.normals)[idx],
+            body=tuple(self.body[i] for i in keep),
+            finger=tuple(self.finger[i] for i in keep),
+        )
+
+
+def primitive_sdf_np(kind: int, size: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Signed distance of points `p` (n, 3), in the primitive's own frame (numpy)."""
+    if kind == SPHERE:
+        return np.linalg.norm(p, axis=-1) - size[0]
+    if kind == CAPSULE:
+        z = np.clip(p[:, 2], -size[1], size[1])
+        closest = np.stack([np.zeros_like(z), np.zeros_like(z), z], -1)
+        return np.linalg.norm(p - closest, axis=-1) - size[0]
+    if kind == BOX:
+        q = np.abs(p) - size
+        outside = np.linalg.norm(np.maximum(q, 0.0), axis=-1)
+        inside = np.minimum(np.max(q, axis=-1), 0.0)
+        return outside + inside
+    raise ValueError(f"unknown primitive kind {kind}")

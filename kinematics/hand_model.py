@@ -1,0 +1,237 @@
+"""`HandModel`: an immutable pytree describing an articulated hand, built once from MuJoCo.
+
+Static structure (names, parents, joint types, couplings) sits in pytree metadata; numeric
+data (body offsets, joint axes, limits, geometry) sits in array leaves. Every function that
+uses a hand takes it as an argument (see `kinematics.fk`), so one hand model serves jit,
+vmap and sharding alike.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import jax
+import mujoco
+import numpy as np
+from jaxtyping import Array, Float
+
+from kinematics.geometry import CollisionPrimitives, ContactCandidates, SurfacePoints
+from kinematics.spec import ContactSpec, HandSpec
+
+HINGE = int(mujoco.mjtJoint.mjJNT_HINGE)
+SLIDE = int(mujoco.mjtJoint.mjJNT_SLIDE)
+
+# Polynomial degree of a joint coupling, as in MuJoCo's joint equality (a0 .. a4).
+COUPLING_DEGREE = 4
+
+
+class HandModelError(ValueError):
+    """A hand file or hand name that cannot be turned into a `HandModel`."""
+
+
+def _static(**kw):
+    return dataclasses.field(metadata=dict(static=True), **kw)
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class HandModel:
+    """An articulated hand below a root body, in MuJoCo's body order.
+
+    The joint vector `q` (length `n_q`) holds the hand's *independent* joints, in MuJoCo
+    joint order, in MuJoCo's units (radians / metres, same zero as `qpos`). Joints coupled
+    to another joint (tendon or equality couplings, e.g. the Shadow Hand's distal joints)
+    are not in `q`; `full_joint_angles` derives them. The root body's pose is given
+    separately to `forward_kinematics`; joints of the root body and above it (the Shadow
+    wrist) are held at their reference value.
+
+    Array fields:
+        body_pos: body origin in its parent's frame (row 0, the root, is unused).
+            Shape: (n_bodies, 3).
+        body_rot: body orientation in its parent's frame. Shape: (n_bodies, 3, 3).
+        joint_axis: unit joint axis in its body frame. Shape: (n_joints, 3).
+        joint_anchor: hinge anchor in its body frame. Shape: (n_joints, 3).
+        joint_ref: reference angle (MuJoCo qpos0). Shape: (n_joints,).
+        joint_range: [lower, upper] limits from the model. Shape: (n_joints, 2).
+        coupling_x0: driver reference value of each joint's polynomial map. Shape: (n_joints,).
+        coupling_y0: constant offset of each joint's polynomial map. Shape: (n_joints,).
+        coupling_poly: coefficients a0..a4 of joint = y0 + sum_k a_k (q[src] - x0)^k;
+            (0, 1, 0, 0, 0) for independent joints. Shape: (n_joints, 5).
+        q_range: limits of the independent joints, narrowed so that every coupled joint
+            stays inside its own limits. Shape: (n_q, 2).
+        primitives / surface / contacts: per-link geometry (see `kinematics.geometry`).
+    """
+
+    body_pos: Float[Array, "n_bodies 3"]
+    body_rot: Float[Array, "n_bodies 3 3"]
+    joint_axis: Float[Array, "n_joints 3"]
+    joint_anchor: Float[Array, "n_joints 3"]
+    joint_ref: Float[Array, " n_joints"]
+    joint_range: Float[Array, "n_joints 2"]
+    coupling_x0: Float[Array, " n_joints"]
+    coupling_y0: Float[Array, " n_joints"]
+    coupling_poly: Float[Array, "n_joints 5"]
+    q_range: Float[Array, "n_q 2"]
+    primitives: CollisionPrimitives
+    surface: SurfacePoints
+    contacts: ContactCandidates
+
+    name: str = _static()
+    source: str = _static()
+    body_names: tuple[str, ...] = _static()
+    body_parent: tuple[int, ...] = _static()  # -1 for the root
+    joint_names: tuple[str, ...] = _static()
+    joint_type: tuple[int, ...] = _static()
+    joint_body: tuple[int, ...] = _static()
+    joint_source: tuple[int, ...] = _static()  # index into q driving each joint
+    q_names: tuple[str, ...] = _static()
+    spec: HandSpec | None = _static(default=None)
+
+    # ----------------------------------------------------------------- counts / names
+    @property
+    def n_bodies(self) -> int:
+        return len(self.body_names)
+
+    @property
+    def n_joints(self) -> int:
+        return len(self.joint_names)
+
+    @property
+    def n_q(self) -> int:
+        return len(self.q_names)
+
+    @property
+    def root_body(self) -> str:
+        return self.body_names[0]
+
+    @property
+    def coupled_joints(self) -> tuple[str, ...]:
+        """Names of joints derived from another joint (not part of `q`)."""
+        q = set(self.q_names)
+        return tuple(n for n in self.joint_names if n not in q)
+
+    def body_index(self, name: str) -> int:
+        try:
+            return self.body_names.index(name)
+        except ValueError:
+            raise HandModelError(
+                f"hand '{self.name}' has no body '{name}'; bodies: {', '.join(self.body_names)}"
+            ) from None
+
+    def q_index(self, name: str) -> int:
+        try:
+            return self.q_names.index(name)
+        except ValueError:
+            raise HandModelError(
+                f"'{name}' is not an independent joint of hand '{self.name}'; "
+                f"independent joints: {', '.join(self.q_names)}"
+            ) from None
+
+    def q_from_dict(self, angles: dict[str, float], default: str = "zero") -> np.ndarray:
+        """A joint vector from {joint name: value}; others at 0 clipped to limits (or mid).
+
+        Shape: (n_q,).
+        """
+        lo, hi = np.asarray(self.q_range).T
+        base = np.clip(0.0, lo, hi) if default == "zero" else 0.5 * (lo + hi)
+        q = np.array(base, dtype=np.float64)
+        for name, value in angles.items():
+            q[self.q_index(name)] = value
+        return np.clip(q, lo, hi)
+
+    def init_q(self, mode: str = "open") -> np.ndarray:
+        """The spec's hand-crafted joint pose `mode` (open / wrap / pinch). Shape: (n_q,)."""
+        if self.spec is None:
+            raise HandModelError(
+                f"hand '{self.name}' was built without a HandSpec, so it has no named poses"
+            )
+        return self.q_from_dict(self.spec.init_pose(mode))
+
+    # ----------------------------------------------------------------- constructors
+    @classmethod
+    def from_mjcf(
+        cls,
+        path: str | Path,
+        root_body: str | None = None,
+        *,
+        contacts: tuple[ContactSpec, ...] = (),
+        n_surface_points: int = 1024,
+        name: str | None = None,
+        spec: HandSpec | None = None,
+    ) -> HandModel:
+        """Build a hand from an MJCF file, compiled by MuJoCo's own parser.
+
+        Args:
+            path: MJCF file (scene files are fine: only the subtree of `root_body` is used).
+            root_body: body whose pose is the hand's root pose. Default: the deepest body
+                that is an ancestor of every hinge/slide joint.
+            contacts: labelled contact candidates (see `kinematics.spec.ContactSpec`).
+            n_surface_points: number of surface samples spread over the collision geometry.
+            name: hand name (default: the file stem).
+            spec: the `HandSpec` this hand was built from, kept for its poses and palm frame.
+        """
+        from kinematics._mjcf import build_hand
+
+        return build_hand(
+            cls, _compile(path, "MJCF"), str(path), root_body, contacts, n_surface_points,
+            name or Path(path).stem, spec,
+        )
+
+    @classmethod
+    def from_urdf(
+        cls,
+        path: str | Path,
+        root_body: str | None = None,
+        *,
+        contacts: tuple[ContactSpec, ...] = (),
+        n_surface_points: int = 1024,
+        name: str | None = None,
+        spec: HandSpec | None = None,
+    ) -> HandModel:
+        """Build a hand from a URDF file via MuJoCo's URDF compiler (same args as `from_mjcf`).
+
+        MuJoCo fuses links joined by fixed joints into their parent, so body names are
+        those of the movable links.
+        """
+        from kinematics._mjcf import build_hand
+
+        return build_hand(
+            cls, _compile(path, "URDF"), str(path), root_body, contacts, n_surface_points,
+            name or Path(path).stem, spec,
+        )
+
+    @classmethod
+    def from_mj_model(
+        cls,
+        model: mujoco.MjModel,
+        root_body: str | None = None,
+        *,
+        contacts: tuple[ContactSpec, ...] = (),
+        n_surface_points: int = 1024,
+        name: str = "hand",
+        spec: HandSpec | None = None,
+    ) -> HandModel:
+        """Build a hand from an already compiled `mujoco.MjModel`."""
+        from kinematics._mjcf import build_hand
+
+        return build_hand(
+            cls, model, "<MjModel>", root_body, contacts, n_surface_points, name, spec
+        )
+
+
+def _compile(path: str | Path, kind: str) -> mujoco.MjModel:
+    """Compile a hand file with MuJoCo, turning its failures into one clear line."""
+    path = Path(path)
+    if not path.exists():
+        raise HandModelError(f"hand file not found: {path}")
+    if not path.is_file():
+        raise HandModelError(f"hand file is not a regular file: {path}")
+    try:
+        return mujoco.MjModel.from_xml_path(str(path))
+    except Exception as err:  # MuJoCo raises ValueError with its parser message
+        msg = " ".join(str(err).split())
+        raise HandModelError(
+            f"MuJoCo could not compile the {kind} hand file {path}: {msg} "
+            f"(check that it is valid {kind} and that mesh files it names exist)"
+        ) from None

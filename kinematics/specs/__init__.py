@@ -1,0 +1,1 @@
+"""Built-in hand specifications (one module per hand)."""
