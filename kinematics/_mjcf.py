@@ -15,6 +15,7 @@ from kinematics.geometry import (
     CollisionPrimitives,
     ContactCandidates,
     SurfacePoints,
+    primitive_mesh,
     primitive_sdf_np,
 )
 from kinematics.hand_model import COUPLING_DEGREE, HINGE, SLIDE, HandModelError
@@ -333,13 +334,15 @@ def _collision_primitives(m: mujoco.MjModel, bodies: list[int], hand_index: dict
         grot = _quat2mat(m.geom_quat[g])
         s = np.array(m.geom_size[g], dtype=np.float64)
         if t == gt["SPHERE"]:
-            k, sz, mesh = SPHERE, [s[0], 0, 0], trimesh.creation.icosphere(3, s[0])
+            k, sz = SPHERE, [s[0], 0, 0]
+            mesh = primitive_mesh(k, np.asarray(sz))
         elif t in (gt["CAPSULE"], gt["CYLINDER"]):
             # A cylinder is approximated by the capsule that encloses it.
             k, sz = CAPSULE, [s[0], s[1], 0]
-            mesh = trimesh.creation.capsule(height=2 * s[1], radius=s[0], count=[24, 24])
+            mesh = primitive_mesh(k, np.asarray(sz))
         elif t == gt["BOX"]:
-            k, sz, mesh = BOX, list(s), trimesh.creation.box(extents=2 * s)
+            k, sz = BOX, list(s)
+            mesh = primitive_mesh(k, s)
         elif t == gt["ELLIPSOID"]:
             k, sz = BOX, list(s)
             mesh = trimesh.creation.icosphere(3, 1.0)

@@ -12,6 +12,7 @@ from typing import ClassVar
 
 import jax
 import numpy as np
+import trimesh
 from jaxtyping import Array, Float
 
 # Primitive kinds. Every collision geom of a hand is represented by one of these; MuJoCo
@@ -125,4 +126,17 @@ def primitive_sdf_np(kind: int, size: np.ndarray, p: np.ndarray) -> np.ndarray:
         outside = np.linalg.norm(np.maximum(q, 0.0), axis=-1)
         inside = np.minimum(np.max(q, axis=-1), 0.0)
         return outside + inside
+    raise ValueError(f"unknown primitive kind {kind}")
+
+
+def primitive_mesh(kind: int, size: np.ndarray) -> trimesh.Trimesh:
+    """Triangle mesh of an analytic primitive in its own frame (for sampling and pictures)."""
+    if kind == SPHERE:
+        return trimesh.creation.icosphere(3, float(size[0]))
+    if kind == CAPSULE:
+        return trimesh.creation.capsule(
+            height=2 * float(size[1]), radius=float(size[0]), count=[24, 24]
+        )
+    if kind == BOX:
+        return trimesh.creation.box(extents=2 * np.asarray(size, dtype=np.float64))
     raise ValueError(f"unknown primitive kind {kind}")

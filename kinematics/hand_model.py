@@ -16,7 +16,12 @@ import mujoco
 import numpy as np
 from jaxtyping import Array, Float
 
-from kinematics.geometry import CollisionPrimitives, ContactCandidates, SurfacePoints
+from kinematics.geometry import (
+    PRIMITIVE_KIND_NAMES,
+    CollisionPrimitives,
+    ContactCandidates,
+    SurfacePoints,
+)
 from kinematics.spec import ContactSpec, HandSpec
 
 HINGE = int(mujoco.mjtJoint.mjJNT_HINGE)
@@ -148,6 +153,61 @@ class HandModel:
             )
         return self.q_from_dict(self.spec.init_pose(mode))
 
+    def describe(self) -> dict:
+        """A JSON-ready summary: bodies, joints (limits, couplings), geometry counts."""
+        joints = []
+        for k, name in enumerate(self.joint_names):
+            entry = {
+                "name": name,
+                "type": "hinge" if self.joint_type[k] == HINGE else "slide",
+                "body": self.body_names[self.joint_body[k]],
+                "range": [float(v) for v in np.asarray(self.joint_range)[k]],
+            }
+            if name in self.q_names:
+                entry["q_index"] = self.q_names.index(name)
+                entry["q_range"] = [float(v) for v in np.asarray(self.q_range)[entry["q_index"]]]
+            else:
+                entry["coupled_to"] = self.q_names[self.joint_source[k]]
+                entry["coupling_poly"] = [float(v) for v in np.asarray(self.coupling_poly)[k]]
+            joints.append(entry)
+        return {
+            "name": self.name,
+            "source": self.source,
+            "root_body": self.root_body,
+            "n_bodies": self.n_bodies,
+            "n_joints": self.n_joints,
+            "n_q": self.n_q,
+            "bodies": [
+                {"name": n, "parent": self.body_names[p] if p >= 0 else None}
+                for n, p in zip(self.body_names, self.body_parent, strict=True)
+            ],
+            "joints": joints,
+            "q_names": list(self.q_names),
+            "coupled_joints": list(self.coupled_joints),
+            "collision_primitives": [
+                {"name": n, "body": self.body_names[b], "kind": PRIMITIVE_KIND_NAMES[k]}
+                for n, b, k in zip(
+                    self.primitives.names, self.primitives.body, self.primitives.kind, strict=True
+                )
+            ],
+            "n_surface_points": self.surface.count,
+            "contact_candidates": [
+                {
+                    "finger": f,
+                    "body": self.body_names[b],
+                    "pos": [float(v) for v in p],
+                    "normal": [float(v) for v in n],
+                }
+                for f, b, p, n in zip(
+                    self.contacts.finger,
+                    self.contacts.body,
+                    np.asarray(self.contacts.points),
+                    np.asarray(self.contacts.normals),
+                    strict=True,
+                )
+            ],
+        }
+
     # ----------------------------------------------------------------- constructors
     @classmethod
     def from_mjcf(
@@ -192,12 +252,14 @@ class HandModel:
         """Build a hand from a URDF file via MuJoCo's URDF compiler (same args as `from_mjcf`).
 
         MuJoCo fuses links joined by fixed joints into their parent, so body names are
-        those of the movable links.
+        those of the movable links. MuJoCo would also merge the URDF's root link into the
+        world; the root link is kept as a body (it is the default `root_body`).
         """
         from kinematics._mjcf import build_hand
 
+        model, root_link = _compile_urdf(Path(path))
         return build_hand(
-            cls, _compile(path, "URDF"), str(path), root_body, contacts, n_surface_points,
+            cls, model, str(path), root_body or root_link, contacts, n_surface_points,
             name or Path(path).stem, spec,
         )
 
@@ -220,18 +282,56 @@ class HandModel:
         )
 
 
-def _compile(path: str | Path, kind: str) -> mujoco.MjModel:
-    """Compile a hand file with MuJoCo, turning its failures into one clear line."""
-    path = Path(path)
+def _check_file(path: Path) -> None:
     if not path.exists():
         raise HandModelError(f"hand file not found: {path}")
     if not path.is_file():
         raise HandModelError(f"hand file is not a regular file: {path}")
+
+
+def _compile_error(path: Path, kind: str, err: Exception) -> HandModelError:
+    msg = " ".join(str(err).split())
+    return HandModelError(
+        f"MuJoCo could not compile the {kind} hand file {path}: {msg} "
+        f"(check that it is valid {kind} and that mesh files it names exist)"
+    )
+
+
+def _compile(path: str | Path, kind: str) -> mujoco.MjModel:
+    """Compile a hand file with MuJoCo, turning its failures into one clear line."""
+    path = Path(path)
+    _check_file(path)
     try:
         return mujoco.MjModel.from_xml_path(str(path))
     except Exception as err:  # MuJoCo raises ValueError with its parser message
-        msg = " ".join(str(err).split())
+        raise _compile_error(path, kind, err) from None
+
+
+def _compile_urdf(path: Path) -> tuple[mujoco.MjModel, str]:
+    """Compile a URDF whose root link stays a body: it is hung on a floating joint from a
+    new world link (the root body's own joints are ignored by `HandModel`)."""
+    import xml.etree.ElementTree as ET
+
+    _check_file(path)
+    try:
+        robot = ET.parse(path).getroot()
+    except ET.ParseError as err:
+        raise _compile_error(path, "URDF", err) from None
+    links = [link.get("name") for link in robot.findall("link")]
+    children = {j.find("child").get("link") for j in robot.findall("joint") if j.find("child") is not None}
+    roots = [n for n in links if n not in children]
+    if robot.tag != "robot" or len(roots) != 1:
         raise HandModelError(
-            f"MuJoCo could not compile the {kind} hand file {path}: {msg} "
-            f"(check that it is valid {kind} and that mesh files it names exist)"
-        ) from None
+            f"{path}: not a URDF robot with a single root link (found roots {roots})"
+        )
+    world = "jaxgrasp_world"
+    ET.SubElement(robot, "link", name=world)
+    joint = ET.SubElement(robot, "joint", name="jaxgrasp_root", type="floating")
+    ET.SubElement(joint, "parent", link=world)
+    ET.SubElement(joint, "child", link=roots[0])
+    try:
+        spec = mujoco.MjSpec.from_string(ET.tostring(robot, encoding="unicode"))
+        spec.meshdir = str(path.parent)
+        return spec.compile(), roots[0]
+    except Exception as err:
+        raise _compile_error(path, "URDF", err) from None

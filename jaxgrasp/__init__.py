@@ -1,0 +1,32 @@
+"""jaxgrasp: JAX-native differentiable dexterous grasp synthesis.
+
+The public API re-exported here; hands and kinematics live in the `kinematics` package.
+"""
+
+from jaxgrasp.hand_report import write_hand_report
+from jaxgrasp.visualize import render_hand
+from kinematics import (
+    HandModel,
+    HandModelError,
+    HandSpec,
+    LinkPoses,
+    available_hands,
+    forward_kinematics,
+    load_hand,
+    register_hand,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "HandModel",
+    "HandModelError",
+    "HandSpec",
+    "LinkPoses",
+    "available_hands",
+    "forward_kinematics",
+    "load_hand",
+    "register_hand",
+    "render_hand",
+    "write_hand_report",
+]

@@ -1,0 +1,49 @@
+"""The `jaxgrasp` command line, run as a user would (a real subprocess)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def _run(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "jaxgrasp.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
+    )
+
+
+def test_hand_command_writes_png_and_json(tmp_path):
+    res = _run("hand", "shadow", "--out", str(tmp_path), "--pose", "wrap")
+    assert res.returncode == 0, res.stderr
+    png = tmp_path / "shadow_wrap.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert png.stat().st_size > 20_000
+    info = json.loads((tmp_path / "shadow.json").read_text())
+    assert info["n_q"] == 18 and info["n_joints"] == 22
+    assert {c["finger"] for c in info["contact_candidates"]} == {
+        "thumb", "index", "middle", "ring", "little", "palm"
+    }
+    assert len(info["pose"]["q"]) == 18
+    coupled = [j for j in info["joints"] if "coupled_to" in j]
+    assert {j["name"] for j in coupled} == {f"robot0:{f}J0" for f in ("FF", "MF", "RF", "LF")}
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("hand", "allegro"), "unknown hand 'allegro'"),
+        (("hand", "shadow", "--pose", "fist"), "has no initial pose 'fist'"),
+    ],
+)
+def test_hand_command_bad_input(tmp_path, args, message):
+    res = _run(*args, "--out", str(tmp_path))
+    assert res.returncode == 2
+    assert message in res.stderr
+    assert "Traceback" not in res.stderr
