@@ -72,7 +72,9 @@ def render_hand(
             )
         for f in sorted(set(c.finger)):
             sel = [i for i, ff in enumerate(c.finger) if ff == f]
-            ax.scatter(*cp[sel].T, color=FINGER_COLOURS.get(f, "k"), s=30, label=f, depthshade=False)
+            ax.scatter(
+                *cp[sel].T, color=FINGER_COLOURS.get(f, "k"), s=30, label=f, depthshade=False
+            )
             ax.quiver(*cp[sel].T, *cn[sel].T, length=0.02, color=FINGER_COLOURS.get(f, "k"))
         ax.set_xlim(centre[0] - half, centre[0] + half)
         ax.set_ylim(centre[1] - half, centre[1] + half)

@@ -295,6 +295,7 @@ def _narrow_driver_range(
         )
     idx = np.flatnonzero(ok)
     lo, hi = xs[idx[0]], xs[idx[-1]]
+
     # Refine the cut ends by bisection so the limits are exact to ~1e-12.
     def bisect(a, b):  # a inside, b outside
         for _ in range(60):
@@ -321,8 +322,10 @@ def _quat2mat(quat) -> np.ndarray:
 def _collision_primitives(m: mujoco.MjModel, bodies: list[int], hand_index: dict[int, int]):
     """One analytic primitive per collision geom, plus a surface mesh for sampling."""
     pos, rot, size, body, kind, names, meshes = [], [], [], [], [], [], []
-    gt = {k: int(getattr(mujoco.mjtGeom, f"mjGEOM_{k}")) for k in (
-        "SPHERE", "CAPSULE", "CYLINDER", "BOX", "ELLIPSOID", "MESH")}
+    gt = {
+        k: int(getattr(mujoco.mjtGeom, f"mjGEOM_{k}"))
+        for k in ("SPHERE", "CAPSULE", "CYLINDER", "BOX", "ELLIPSOID", "MESH")
+    }
     for g in range(m.ngeom):
         b = int(m.geom_bodyid[g])
         if b not in hand_index or not (m.geom_contype[g] or m.geom_conaffinity[g]):

@@ -25,9 +25,11 @@ def matmul3(a: Float[Array, "... 3 3"], b: Float[Array, "... 3 3"]) -> Float[Arr
 
 def matvec3(a: Float[Array, "... 3 3"], v: Float[Array, "... 3"]) -> Float[Array, "... 3"]:
     """3x3 matrix times vector written as three broadcast multiply-adds."""
-    return a[..., :, 0] * v[..., 0, None] + a[..., :, 1] * v[..., 1, None] + a[..., :, 2] * v[
-        ..., 2, None
-    ]
+    return (
+        a[..., :, 0] * v[..., 0, None]
+        + a[..., :, 1] * v[..., 1, None]
+        + a[..., :, 2] * v[..., 2, None]
+    )
 
 
 def quat_to_mat(quat: Float[Array, "... 4"]) -> Float[Array, "... 3 3"]:
@@ -47,7 +49,7 @@ def quat_to_mat(quat: Float[Array, "... 4"]) -> Float[Array, "... 3 3"]:
 
 
 def axis_angle_to_mat(
-    axis: Float[Array, "... 3"], angle: Float[Array, "..."]
+    axis: Float[Array, "... 3"], angle: Float[Array, ...]
 ) -> Float[Array, "... 3 3"]:
     """Rodrigues' formula for a unit axis: R = I + sin(a) K + (1 - cos(a)) (a a^T - I)."""
     s = jnp.sin(angle)[..., None, None]

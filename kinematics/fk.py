@@ -49,8 +49,8 @@ def full_joint_angles(hand: HandModel, q: Float[Array, " n_q"]) -> Float[Array, 
 
 def forward_kinematics(
     hand: HandModel,
-    root_pos: Float[Array, "3"],
-    root_quat: Float[Array, "4"],
+    root_pos: Float[Array, 3],
+    root_quat: Float[Array, 4],
     q: Float[Array, " n_q"],
 ) -> LinkPoses:
     """World poses of every body of `hand`.
@@ -130,6 +130,5 @@ def _plan(
 def _check_shape(x, shape: tuple[int, ...], name: str) -> None:
     if x.shape != shape:
         raise ValueError(
-            f"{name} must have shape {shape} for one hand (got {x.shape}); "
-            "batch with jax.vmap"
+            f"{name} must have shape {shape} for one hand (got {x.shape}); batch with jax.vmap"
         )

@@ -234,8 +234,14 @@ class HandModel:
         from kinematics._mjcf import build_hand
 
         return build_hand(
-            cls, _compile(path, "MJCF"), str(path), root_body, contacts, n_surface_points,
-            name or Path(path).stem, spec,
+            cls,
+            _compile(path, "MJCF"),
+            str(path),
+            root_body,
+            contacts,
+            n_surface_points,
+            name or Path(path).stem,
+            spec,
         )
 
     @classmethod
@@ -259,8 +265,14 @@ class HandModel:
 
         model, root_link = _compile_urdf(Path(path))
         return build_hand(
-            cls, model, str(path), root_body or root_link, contacts, n_surface_points,
-            name or Path(path).stem, spec,
+            cls,
+            model,
+            str(path),
+            root_body or root_link,
+            contacts,
+            n_surface_points,
+            name or Path(path).stem,
+            spec,
         )
 
     @classmethod
@@ -318,7 +330,9 @@ def _compile_urdf(path: Path) -> tuple[mujoco.MjModel, str]:
     except ET.ParseError as err:
         raise _compile_error(path, "URDF", err) from None
     links = [link.get("name") for link in robot.findall("link")]
-    children = {j.find("child").get("link") for j in robot.findall("joint") if j.find("child") is not None}
+    children = {
+        j.find("child").get("link") for j in robot.findall("joint") if j.find("child") is not None
+    }
     roots = [n for n in links if n not in children]
     if robot.tag != "robot" or len(roots) != 1:
         raise HandModelError(

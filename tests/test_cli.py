@@ -28,7 +28,12 @@ def test_hand_command_writes_png_and_json(tmp_path):
     info = json.loads((tmp_path / "shadow.json").read_text())
     assert info["n_q"] == 18 and info["n_joints"] == 22
     assert {c["finger"] for c in info["contact_candidates"]} == {
-        "thumb", "index", "middle", "ring", "little", "palm"
+        "thumb",
+        "index",
+        "middle",
+        "ring",
+        "little",
+        "palm",
     }
     assert len(info["pose"]["q"]) == 18
     coupled = [j for j in info["joints"] if "coupled_to" in j]

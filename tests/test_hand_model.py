@@ -56,16 +56,21 @@ TOY_MJCF = """
 TOY_URDF = """<?xml version="1.0"?>
 <robot name="toy">
   <link name="base">
-    <inertial><mass value="0.1"/><inertia ixx="1e-4" iyy="1e-4" izz="1e-4" ixy="0" ixz="0" iyz="0"/></inertial>
+    <inertial><mass value="0.1"/>
+      <inertia ixx="1e-4" iyy="1e-4" izz="1e-4" ixy="0" ixz="0" iyz="0"/></inertial>
     <collision><geometry><box size="0.06 0.02 0.08"/></geometry></collision>
   </link>
   <link name="prox">
-    <inertial><mass value="0.02"/><inertia ixx="1e-5" iyy="1e-5" izz="1e-5" ixy="0" ixz="0" iyz="0"/></inertial>
-    <collision><origin xyz="0 0 0.02"/><geometry><cylinder radius="0.008" length="0.04"/></geometry></collision>
+    <inertial><mass value="0.02"/>
+      <inertia ixx="1e-5" iyy="1e-5" izz="1e-5" ixy="0" ixz="0" iyz="0"/></inertial>
+    <collision><origin xyz="0 0 0.02"/>
+      <geometry><cylinder radius="0.008" length="0.04"/></geometry></collision>
   </link>
   <link name="dist">
-    <inertial><mass value="0.02"/><inertia ixx="1e-5" iyy="1e-5" izz="1e-5" ixy="0" ixz="0" iyz="0"/></inertial>
-    <collision><origin xyz="0 0 0.015"/><geometry><sphere radius="0.009"/></geometry></collision>
+    <inertial><mass value="0.02"/>
+      <inertia ixx="1e-5" iyy="1e-5" izz="1e-5" ixy="0" ixz="0" iyz="0"/></inertial>
+    <collision><origin xyz="0 0 0.015"/>
+      <geometry><sphere radius="0.009"/></geometry></collision>
   </link>
   <joint name="j_prox" type="revolute">
     <parent link="base"/><child link="prox"/><origin xyz="0.01 0 0.04" rpy="0.1 0.2 0.3"/>
@@ -93,9 +98,7 @@ def _compare_with_mujoco(hand, model, rng, n=100, tol=1e-6):
             mujoco.mj_kinematics(model, d)
             poses = forward_kinematics(hand, d.xpos[root], d.xquat[root], q)
             np.testing.assert_allclose(poses.pos, d.xpos[bodies], atol=tol)
-            np.testing.assert_allclose(
-                poses.rot, d.xmat[bodies].reshape(-1, 3, 3), atol=10 * tol
-            )
+            np.testing.assert_allclose(poses.rot, d.xmat[bodies].reshape(-1, 3, 3), atol=10 * tol)
 
 
 def test_toy_mjcf_equality_coupling_hinge_slide(tmp_path):
@@ -157,7 +160,9 @@ def test_surface_points_lie_on_collision_surface(shadow):
     for i in range(s.count):
         same = [k for k in range(p.count) if p.body[k] == s.body[i]]
         d = [
-            primitive_sdf_np(p.kind[k], np.asarray(p.size[k]), ((pts[i] - p.pos[k]) @ p.rot[k])[None])[0]
+            primitive_sdf_np(
+                p.kind[k], np.asarray(p.size[k]), ((pts[i] - p.pos[k]) @ p.rot[k])[None]
+            )[0]
             for k in same
         ]
         # On the union's surface: on one primitive's surface (mesh facets: <0.3 mm) and not
@@ -206,7 +211,9 @@ def test_finger_pads_face_the_palm_side(shadow):
     tips = []
     for q in (q0, q1):
         poses = forward_kinematics(shadow, np.zeros(3), ident, q)
-        tips.append(np.asarray(points_to_world(poses, shadow.contacts.body, shadow.contacts.points)))
+        tips.append(
+            np.asarray(points_to_world(poses, shadow.contacts.body, shadow.contacts.points))
+        )
     palm_normal = np.array(shadow.spec.palm.normal)
     assert (tips[1][1] - tips[0][1]) @ palm_normal > 0.02
 

@@ -1,0 +1,77 @@
+"""Shared helpers for benchmark scripts: environment record, timing, JSON output."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def environment() -> dict[str, Any]:
+    """Versions and hardware, stored with every result file."""
+    import jax
+    import mujoco
+
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = {
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "mujoco": mujoco.__version__,
+    }
+    for mod in ("jaxlib", "numpy", "optax", "flax", "trimesh"):
+        try:
+            versions[mod] = __import__(mod).__version__
+        except Exception:  # pragma: no cover - optional
+            pass
+    return {
+        "versions": versions,
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "jax_backend": jax.default_backend(),
+        "jax_devices": [str(d) for d in jax.devices()],
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+
+
+def compile_seconds(jitted, *args) -> tuple[Callable, float]:
+    """Compile `jitted` for `args` (lower + compile) and return (executable, seconds)."""
+    t0 = time.perf_counter()
+    exe = jitted.lower(*args).compile()
+    return exe, time.perf_counter() - t0
+
+
+def median_seconds(fn: Callable[[], Any], repeats: int = 20, warmup: int = 2) -> float:
+    """Median wall time of `fn()` (which must block until its result is ready)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def write_results(name: str, payload: dict[str, Any]) -> Path:
+    """Atomically write `benchmarks/results/{name}.json`."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(payload, indent=2))
+    tmp.replace(path)
+    return path
