@@ -180,6 +180,10 @@ def _resolve_root(m: mujoco.MjModel, root_body: str | None, source: str) -> int:
         chain = [c for c in chain if c in anc]
     # chain is ordered from the body up to the world; the first entry is the deepest one.
     root = chain[0]
+    # The root's own joints would be held fixed; step up one body so none is dropped
+    # (a single finger chain keeps its first joint).
+    if root in movable and m.body_parentid[root] != 0:
+        root = int(m.body_parentid[root])
     if root == 0:
         raise HandModelError(
             f"{source}: the articulated bodies share no common ancestor below the world; "

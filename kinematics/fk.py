@@ -78,19 +78,31 @@ def forward_kinematics(
     rj = axis_angle_to_mat(axis, jnp.where(plan.is_hinge, theta, 0.0))
     tj = jnp.where(plan.is_hinge[:, None], anchor - matvec3(rj, anchor), axis * theta[:, None])
 
-    # Walk the tree body by body (static unroll: parents precede children in MuJoCo order).
-    # Small per-body elementwise blocks fuse well under vmap; gathers/scatters would not.
-    rot = [quat_to_mat(root_quat)]
-    pos = [root_pos]
-    for b in range(1, hand.n_bodies):
-        r_loc, p_loc = hand.body_rot[b], hand.body_pos[b]
-        for j in plan.joints_of[b]:
-            p_loc = p_loc + matvec3(r_loc, tj[j])
-            r_loc = matmul3(r_loc, rj[j])
-        parent = hand.body_parent[b]
-        pos.append(pos[parent] + matvec3(rot[parent], p_loc))
-        rot.append(matmul3(rot[parent], r_loc))
-    return LinkPoses(pos=jnp.stack(pos), rot=jnp.stack(rot))
+    # Local transform of every body: its offset, then its k-th joint for k = 0, 1, ...
+    # (bodies without a k-th joint get the identity), all bodies at once.
+    r_loc = jnp.asarray(hand.body_rot)
+    p_loc = jnp.asarray(hand.body_pos)
+    eye = jnp.eye(3, dtype=r_loc.dtype)
+    for joint_idx, has_joint in plan.joint_slots:
+        r_k = jnp.where(has_joint[:, None, None], rj[joint_idx], eye)
+        t_k = jnp.where(has_joint[:, None], tj[joint_idx], 0.0)
+        p_loc = p_loc + matvec3(r_loc, t_k)
+        r_loc = matmul3(r_loc, r_k)
+
+    # Compose down the tree one depth level at a time: every body of a level at once,
+    # gathering its parent from the previous level only (small elementwise blocks that
+    # fuse well under vmap). The levels are put back in body order at the end.
+    rot = quat_to_mat(root_quat)[None]
+    pos = root_pos[None]
+    rots, poss = [rot], [pos]
+    for bodies, parent_in_prev in plan.levels:
+        r_par, p_par = rot[parent_in_prev], pos[parent_in_prev]
+        pos = p_par + matvec3(r_par, p_loc[bodies])
+        rot = matmul3(r_par, r_loc[bodies])
+        rots.append(rot)
+        poss.append(pos)
+    inverse = plan.level_order_inverse
+    return LinkPoses(pos=jnp.concatenate(poss)[inverse], rot=jnp.concatenate(rots)[inverse])
 
 
 def points_to_world(
@@ -110,7 +122,12 @@ def vectors_to_world(
 
 class _Plan(NamedTuple):
     is_hinge: np.ndarray
-    joints_of: tuple[tuple[int, ...], ...]
+    # Per joint slot k: (joint index of each body's k-th joint or 0, whether it has one).
+    joint_slots: tuple[tuple[np.ndarray, np.ndarray], ...]
+    # Per depth level >= 1: (bodies of the level, position of each parent in the level above).
+    levels: tuple[tuple[np.ndarray, np.ndarray], ...]
+    # Index that puts the level-ordered bodies back in body order.
+    level_order_inverse: np.ndarray
 
 
 @cache
@@ -118,13 +135,27 @@ def _plan(
     parents: tuple[int, ...], joint_body: tuple[int, ...], joint_type: tuple[int, ...]
 ) -> _Plan:
     """Static plan of the kinematic tree (cached per structure)."""
-    if any(parents[b] >= b for b in range(1, len(parents))):
+    n = len(parents)
+    if any(parents[b] >= b for b in range(1, n)):
         raise ValueError("bodies must come after their parents (MuJoCo body order)")
     is_hinge = np.array([t == HINGE for t in joint_type], dtype=bool)
-    joints_of = tuple(
-        tuple(j for j, jb in enumerate(joint_body) if jb == b) for b in range(len(parents))
+    joints_of = [[j for j, jb in enumerate(joint_body) if jb == b] for b in range(n)]
+    slots = []
+    for k in range(max(len(js) for js in joints_of)):
+        idx = np.array([js[k] if len(js) > k else 0 for js in joints_of])
+        has = np.array([len(js) > k for js in joints_of])
+        slots.append((idx, has))
+
+    depth = [0] * n
+    for b in range(1, n):
+        depth[b] = depth[parents[b]] + 1
+    by_level = [[b for b in range(n) if depth[b] == d] for d in range(max(depth) + 1)]
+    slot = {b: i for level in by_level for i, b in enumerate(level)}
+    levels = tuple(
+        (np.array(level), np.array([slot[parents[b]] for b in level])) for level in by_level[1:]
     )
-    return _Plan(is_hinge, joints_of)
+    order = np.concatenate([np.array(level) for level in by_level])
+    return _Plan(is_hinge, tuple(slots), levels, np.argsort(order))
 
 
 def _check_shape(x, shape: tuple[int, ...], name: str) -> None:

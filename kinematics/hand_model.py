@@ -224,8 +224,10 @@ class HandModel:
 
         Args:
             path: MJCF file (scene files are fine: only the subtree of `root_body` is used).
-            root_body: body whose pose is the hand's root pose. Default: the deepest body
-                that is an ancestor of every hinge/slide joint.
+            root_body: body whose pose is the hand's root pose; its own joints and those
+                above it are held at their reference value. Default: the deepest common
+                ancestor of every hinge/slide joint's body, or its parent if it carries a
+                joint itself (so no joint is dropped).
             contacts: labelled contact candidates (see `kinematics.spec.ContactSpec`).
             n_surface_points: number of surface samples spread over the collision geometry.
             name: hand name (default: the file stem).

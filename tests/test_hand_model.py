@@ -281,3 +281,27 @@ def test_bad_contact_spec(tmp_path):
 def test_unknown_joint_in_pose(shadow):
     with pytest.raises(HandModelError, match="not an independent joint"):
         shadow.q_from_dict({"robot0:FFJ0": 0.3})  # coupled, so not settable
+
+
+def test_default_root_keeps_every_joint(tmp_path):
+    """A single finger chain: the common ancestor carries a joint, so the root steps up."""
+    path = tmp_path / "chain.xml"
+    path.write_text(
+        """<mujoco><compiler angle="radian"/><worldbody>
+        <body name="mount"><geom type="box" size="0.02 0.02 0.02"/>
+          <body name="a" pos="0 0 0.02"><joint name="ja" axis="1 0 0" range="0 1"/>
+            <geom type="capsule" size="0.008 0.02" pos="0 0 0.02"/>
+            <body name="b" pos="0 0 0.04"><joint name="jb" axis="1 0 0" range="0 1"/>
+              <geom type="capsule" size="0.008 0.02" pos="0 0 0.02"/></body></body></body>
+        </worldbody></mujoco>"""
+    )
+    hand = HandModel.from_mjcf(path)
+    assert hand.root_body == "mount"
+    assert hand.q_names == ("ja", "jb")
+
+
+def test_malformed_urdf(tmp_path):
+    path = tmp_path / "bad.urdf"
+    path.write_text("<robot name='x'><link name='a'>")
+    with pytest.raises(HandModelError, match="could not compile the URDF hand file"):
+        HandModel.from_urdf(path)
