@@ -15,6 +15,7 @@ from kinematics.geometry import (
     CollisionPrimitives,
     ContactCandidates,
     SurfacePoints,
+    farthest_point_sampling,
     primitive_mesh,
     primitive_sdf_np,
 )
@@ -418,7 +419,7 @@ def _sample_surface(
             keep &= primitive_sdf_np(prims.kind[i], prims.size[i], local) > -1e-4
         if keep.sum() >= want:
             cand, nrm = cand[keep], nrm[keep]
-        chosen = _farthest_points(cand, want)
+        chosen = farthest_point_sampling(cand, want)
         pts_all.append(cand[chosen])
         nrm_all.append(nrm[chosen])
         body_all += [b] * want
@@ -441,19 +442,6 @@ def _allocate(area: dict[int, float], n_total: int) -> dict[int, int]:
     for b in sorted(bodies, key=lambda b: share[b] - np.floor(share[b]), reverse=True)[:left]:
         counts[b] += 1
     return counts
-
-
-def _farthest_points(points: np.ndarray, k: int) -> np.ndarray:
-    """Deterministic farthest-point sampling; starts at the point nearest the centroid."""
-    k = min(k, len(points))
-    start = int(np.argmin(np.linalg.norm(points - points.mean(0), axis=1)))
-    chosen = [start]
-    dist = np.linalg.norm(points - points[start], axis=1)
-    for _ in range(k - 1):
-        nxt = int(np.argmax(dist))
-        chosen.append(nxt)
-        dist = np.minimum(dist, np.linalg.norm(points - points[nxt], axis=1))
-    return np.asarray(chosen)
 
 
 def _contact_candidates(

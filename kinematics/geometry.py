@@ -140,3 +140,24 @@ def primitive_mesh(kind: int, size: np.ndarray) -> trimesh.Trimesh:
     if kind == BOX:
         return trimesh.creation.box(extents=2 * np.asarray(size, dtype=np.float64))
     raise ValueError(f"unknown primitive kind {kind}")
+
+
+def farthest_point_sampling(points: np.ndarray, k: int) -> np.ndarray:
+    """Indices of k evenly spread points (deterministic farthest-point sampling, starting
+    at the point nearest the centroid). Shape: (min(k, n),)."""
+    points = np.asarray(points, dtype=np.float64)
+    k = min(k, len(points))
+    x, y, z = points.T.copy()
+
+    def sq_dist(p):  # squared distances to one point, three contiguous passes (fast)
+        return (x - p[0]) ** 2 + (y - p[1]) ** 2 + (z - p[2]) ** 2
+
+    start = int(np.argmin(sq_dist(points.mean(0))))
+    chosen = np.empty(k, dtype=np.int64)
+    chosen[0] = start
+    dist = sq_dist(points[start])
+    for i in range(1, k):
+        nxt = int(np.argmax(dist))
+        chosen[i] = nxt
+        np.minimum(dist, sq_dist(points[nxt]), out=dist)
+    return chosen

@@ -1,0 +1,168 @@
+"""Signed-distance grids: built once per object (libigl), queried in pure JAX.
+
+Build: exact point-to-mesh distances from libigl's AABB tree with the sign from the fast
+generalized winding number (robust to small holes and flipped faces). To stay fast the
+exact query runs on a coarse lattice everywhere and on the fine lattice only in a narrow
+band around the surface; outside the band the fine grid holds the trilinear upsampling
+of the coarse one (its error is far smaller than the band, so signs never flip).
+
+Query: trilinear interpolation with its analytic gradient. Outside the grid the distance
+continues as (distance from the point to the grid box) + (value at the nearest grid
+point), so gradients always point back towards the object; a smooth norm keeps the
+gradient finite exactly on the box boundary.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float
+
+# Fine voxels per coarse voxel (per axis) in the narrow-band build.
+COARSE_FACTOR = 4
+# Smoothing length (m) of the outside-the-grid norm: gradient finite on the boundary.
+_OUTSIDE_EPS = 1e-6
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class SDFGrid:
+    """A signed-distance field sampled on a regular grid (positive outside).
+
+    Fields:
+        values: signed distance at the grid nodes (m). Shape: (nx, ny, nz).
+        origin: position of node (0, 0, 0) in the object frame. Shape: (3,).
+        spacing: node spacing (m), the same on every axis. Shape: ().
+    """
+
+    values: Float[Array, "nx ny nz"]
+    origin: Float[Array, 3]
+    spacing: Float[Array, ""]
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(int(s) for s in np.shape(self.values))  # type: ignore[return-value]
+
+    def query(self, points: Float[Array, "n 3"]) -> tuple[Float[Array, " n"], Float[Array, "n 3"]]:
+        """Signed distance and its gradient at `points` (object frame).
+
+        Shape: points (n, 3) -> distance (n,), gradient (n, 3).
+        """
+        return sdf_query(self, points)
+
+
+def sdf_query(grid: SDFGrid, points: Float[Array, "n 3"]):
+    """Trilinear SDF value + analytic gradient, continued outside the grid. See module doc."""
+    values = jnp.asarray(grid.values)
+    shape = np.array(values.shape)
+    h = jnp.asarray(grid.spacing)
+    origin = jnp.asarray(grid.origin)
+    points = jnp.asarray(points)
+    upper = origin + h * (shape - 1)
+    inside_pt = jnp.clip(points, origin, upper)
+    offset = points - inside_pt
+    clamped = offset != 0.0
+    is_out = jnp.any(clamped, axis=-1)
+    # Smooth norm sqrt(|o|^2 + eps^2) - eps: finite gradient on the box boundary.
+    smooth = jnp.sqrt(jnp.sum(offset * offset, axis=-1) + _OUTSIDE_EPS**2)
+    out_norm = jnp.where(is_out, smooth - _OUTSIDE_EPS, 0.0)
+    out_dir = offset / smooth[..., None]
+
+    u = (inside_pt - origin) / h
+    i0 = jnp.clip(jnp.floor(u).astype(jnp.int32), 0, shape - 2)
+    f = u - i0  # in [0, 1]
+    ix, iy, iz = i0[..., 0], i0[..., 1], i0[..., 2]
+    fx, fy, fz = f[..., 0], f[..., 1], f[..., 2]
+
+    def corner(dx, dy, dz):
+        return values[ix + dx, iy + dy, iz + dz]
+
+    c000, c100, c010, c110 = corner(0, 0, 0), corner(1, 0, 0), corner(0, 1, 0), corner(1, 1, 0)
+    c001, c101, c011, c111 = corner(0, 0, 1), corner(1, 0, 1), corner(0, 1, 1), corner(1, 1, 1)
+    # Interpolate along x, then y, then z, keeping the partial derivatives.
+    c00 = c000 + fx * (c100 - c000)
+    c10 = c010 + fx * (c110 - c010)
+    c01 = c001 + fx * (c101 - c001)
+    c11 = c011 + fx * (c111 - c011)
+    c0 = c00 + fy * (c10 - c00)
+    c1 = c01 + fy * (c11 - c01)
+    value = c0 + fz * (c1 - c0)
+
+    dx0 = (c100 - c000) + fy * ((c110 - c010) - (c100 - c000))
+    dx1 = (c101 - c001) + fy * ((c111 - c011) - (c101 - c001))
+    d_dx = dx0 + fz * (dx1 - dx0)
+    d_dy = (c10 - c00) + fz * ((c11 - c01) - (c10 - c00))
+    d_dz = c1 - c0
+    grad_in = jnp.stack([d_dx, d_dy, d_dz], axis=-1) / h
+
+    # Outside: the clamped axes contribute the direction back to the box; the others keep
+    # the grid's own slope along the boundary face.
+    grad = jnp.where(clamped, 0.0, grad_in) + out_dir
+    grad = jnp.where(is_out[..., None], grad, grad_in)
+    return value + out_norm, grad
+
+
+def build_sdf_grid(
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    spacing: float,
+    padding: float,
+    band: float | None = None,
+) -> SDFGrid:
+    """Sample the signed distance of a triangle mesh on a padded regular grid (numpy).
+
+    Args:
+        vertices: mesh vertices (m). Shape: (nv, 3).
+        faces: triangle indices. Shape: (nf, 3).
+        spacing: fine grid spacing (m).
+        padding: margin added around the mesh bounds on every side (m).
+        band: half-width of the exactly computed band around the surface (m); default
+            the larger of 1.1 cm and 2 coarse voxels.
+    """
+    import igl
+
+    v = np.ascontiguousarray(vertices, dtype=np.float64)
+    f = np.ascontiguousarray(faces, dtype=np.int64)
+    lo = v.min(0) - padding
+    hi = v.max(0) + padding
+    coarse_h = spacing * COARSE_FACTOR
+    n_coarse = np.ceil((hi - lo) / coarse_h).astype(int) + 1
+    n_fine = (n_coarse - 1) * COARSE_FACTOR + 1
+    band = max(0.011, 2.0 * coarse_h) if band is None else band
+
+    def exact(points: np.ndarray) -> np.ndarray:
+        out = igl.signed_distance(
+            np.ascontiguousarray(points),
+            v,
+            f,
+            sign_type=igl.SIGNED_DISTANCE_TYPE_FAST_WINDING_NUMBER,
+        )
+        return np.asarray(out[0], dtype=np.float64)
+
+    axes_c = [lo[i] + coarse_h * np.arange(n_coarse[i]) for i in range(3)]
+    coarse_pts = np.stack(np.meshgrid(*axes_c, indexing="ij"), -1).reshape(-1, 3)
+    coarse = exact(coarse_pts).reshape(n_coarse)
+
+    fine = _upsample_trilinear(coarse, COARSE_FACTOR)
+    near = np.abs(fine) < band
+    idx = np.nonzero(near)
+    pts = lo + spacing * np.stack(idx, -1)
+    fine[idx] = exact(pts)
+    return SDFGrid(values=fine, origin=lo.astype(np.float64), spacing=np.float64(spacing))
+
+
+def _upsample_trilinear(coarse: np.ndarray, factor: int) -> np.ndarray:
+    """Trilinear upsampling of a node grid by an integer factor (node-aligned)."""
+    out = coarse
+    for axis in range(3):
+        n = out.shape[axis]
+        t = np.arange((n - 1) * factor + 1) / factor
+        i0 = np.minimum(np.floor(t).astype(int), n - 2)
+        w = (t - i0).reshape([-1 if a == axis else 1 for a in range(3)])
+        a = np.take(out, i0, axis=axis)
+        b = np.take(out, i0 + 1, axis=axis)
+        out = a + w * (b - a)
+    return out
