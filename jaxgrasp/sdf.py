@@ -130,7 +130,6 @@ def build_sdf_grid(
     hi = v.max(0) + padding
     coarse_h = spacing * COARSE_FACTOR
     n_coarse = np.ceil((hi - lo) / coarse_h).astype(int) + 1
-    n_fine = (n_coarse - 1) * COARSE_FACTOR + 1
     band = max(0.011, 2.0 * coarse_h) if band is None else band
 
     def exact(points: np.ndarray) -> np.ndarray:
