@@ -3,7 +3,11 @@
 The public API re-exported here; hands and kinematics live in the `kinematics` package.
 """
 
+from jaxgrasp import objects
 from jaxgrasp.hand_report import write_hand_report
+from jaxgrasp.object_loading import load_object
+from jaxgrasp.object_model import ObjectError, PreparedObject
+from jaxgrasp.sdf import SDFGrid
 from jaxgrasp.visualize import render_hand
 from kinematics import (
     HandModel,
@@ -23,9 +27,14 @@ __all__ = [
     "HandModelError",
     "HandSpec",
     "LinkPoses",
+    "ObjectError",
+    "PreparedObject",
+    "SDFGrid",
     "available_hands",
     "forward_kinematics",
     "load_hand",
+    "load_object",
+    "objects",
     "register_hand",
     "render_hand",
     "write_hand_report",

@@ -52,3 +52,34 @@ def test_hand_command_bad_input(tmp_path, args, message):
     assert res.returncode == 2
     assert message in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_objects_list_and_export(tmp_path):
+    res = _run("objects", "list")
+    assert res.returncode == 0, res.stderr
+    assert len([line for line in res.stdout.splitlines() if line.strip()]) >= 12
+    assert "mug" in res.stdout and "handle" in res.stdout
+    out = tmp_path / "mug.glb"
+    res = _run("objects", "export", "mug", "--seed", "3", "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    assert out.read_bytes()[:4] == b"glTF"
+    res = _run("object", str(out), "--json", str(tmp_path / "mug.json"))
+    assert res.returncode == 0, res.stderr
+    info = json.loads((tmp_path / "mug.json").read_text())
+    assert {p["name"]: p["category"] for p in info["parts"]}["handle"] == "L-shaped"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("objects", "export", "teapot", "--out", "x.glb"), "unknown object category 'teapot'"),
+        (("object", "missing.stl"), "object mesh not found"),
+        (("object", "README.md"), "unsupported format"),
+    ],
+)
+def test_object_commands_bad_input(tmp_path, args, message):
+    (tmp_path / "README.md").write_text("not a mesh")
+    res = _run(*args, cwd=tmp_path)
+    assert res.returncode == 2
+    assert message in res.stderr
+    assert "Traceback" not in res.stderr
