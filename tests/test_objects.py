@@ -281,3 +281,17 @@ def test_face_label_parts():
     obj = load_object(mesh, parts=(labels, list(parts)), n_points=256)
     assert obj.part_names == ("handle", "head")
     assert obj.part_category("handle") == "shaft-like"
+
+
+def test_prepared_object_is_a_pytree_for_jit():
+    obj = objects.make_object("hammer", 0, n_points=128)
+    leaves = jax.tree_util.tree_leaves(obj)
+    assert all(hasattr(x, "shape") for x in leaves)
+
+    @jax.jit
+    def min_distance(o, pts):
+        return jnp.min(o.sdf(pts)[0])
+
+    pts = jnp.asarray(np.asarray(obj.points)[:10] + 0.01 * np.asarray(obj.normals)[:10])
+    assert abs(float(min_distance(obj, pts)) - 0.01) < 1e-3
+    assert obj.n_points == 128 and np.asarray(obj.point_part).shape == (128,)
