@@ -97,9 +97,12 @@ def measure(label: str, mesh: trimesh.Trimesh, voxel: float | None, repeats: int
         query_compile_s=comp,
         query_us_per_point=sec / (N_HANDS * N_POINTS) * 1e6,
     )
-    print(f"{label:22s} faces={rec['faces']:6d} voxel={spacing * 1e3:4.2f}mm "
-          f"grid={rec['grid_shape']} build={build_s:5.2f}s load={load_s:5.2f}s "
-          f"rms={rms_mm:5.3f}mm query={rec['query_us_per_point']:.4f}us/pt", flush=True)
+    print(
+        f"{label:22s} faces={rec['faces']:6d} voxel={spacing * 1e3:4.2f}mm "
+        f"grid={rec['grid_shape']} build={build_s:5.2f}s load={load_s:5.2f}s "
+        f"rms={rms_mm:5.3f}mm query={rec['query_us_per_point']:.4f}us/pt",
+        flush=True,
+    )
     return rec
 
 
@@ -114,25 +117,32 @@ def main() -> None:
         records.append(measure("ellipsoid-25cm-s5", _ellipsoid(5), voxel, args.repeats))
     real = {
         "gym:kettlehandle": ("kitchen_franka", "kitchen_assets", "meshes", "kettlehandle.stl"),
-        "gym:franka-link4": ("kitchen_franka", "franka_assets", "meshes", "collision",
-                             "link4.stl"),
+        "gym:franka-link4": ("kitchen_franka", "franka_assets", "meshes", "collision", "link4.stl"),
         # 14.6k faces, not watertight: signs from the winding number
-        "gym:franka-link4-visual": ("kitchen_franka", "franka_assets", "meshes", "visual",
-                                    "link4.stl"),
+        "gym:franka-link4-visual": (
+            "kitchen_franka",
+            "franka_assets",
+            "meshes",
+            "visual",
+            "link4.stl",
+        ),
     }
     for label, parts in real.items():
         records.append(measure(label, _gym_mesh(*parts), None, args.repeats))
-    path = write_results("sdf", {
-        "benchmark": "signed distance grid",
-        "targets": {"build_s_20k_faces_default": 10.0, "rms_mm_within_1cm": 0.5},
-        "query_batch": {"hands": N_HANDS, "points_per_hand": N_POINTS},
-        "notes": "build: libigl exact distance + fast winding number sign on a coarse "
-                 "(4x) lattice everywhere and on the fine lattice within a narrow band; "
-                 "rms against libigl exact distance with pseudonormal sign (exact winding-"
-                 "number sign for open meshes); float32 query.",
-        "environment": environment(),
-        "records": records,
-    })
+    path = write_results(
+        "sdf",
+        {
+            "benchmark": "signed distance grid",
+            "targets": {"build_s_20k_faces_default": 10.0, "rms_mm_within_1cm": 0.5},
+            "query_batch": {"hands": N_HANDS, "points_per_hand": N_POINTS},
+            "notes": "build: libigl exact distance + fast winding number sign on a coarse "
+            "(4x) lattice everywhere and on the fine lattice within a narrow band; "
+            "rms against libigl exact distance with pseudonormal sign (exact winding-"
+            "number sign for open meshes); float32 query.",
+            "environment": environment(),
+            "records": records,
+        },
+    )
     print(f"wrote {path}")
 
 

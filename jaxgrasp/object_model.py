@@ -13,14 +13,11 @@ import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
 from jaxgrasp.sdf import SDFGrid, sdf_query
+from kinematics._pytree import static_field
 
 
 class ObjectError(ValueError):
     """An object mesh, part specification or scale that cannot be used."""
-
-
-def _static(**kw):
-    return dataclasses.field(metadata=dict(static=True), **kw)
 
 
 @jax.tree_util.register_dataclass
@@ -59,12 +56,12 @@ class PreparedObject:
     faces: Int[Array, "n_faces 3"]
     face_part: Int[Array, " n_faces"]
 
-    name: str = _static()
-    part_names: tuple[str, ...] = _static()
-    part_categories: tuple[str, ...] = _static()
-    watertight: bool = _static()
-    scale: float = _static()
-    source: str = _static()
+    name: str = static_field()
+    part_names: tuple[str, ...] = static_field()
+    part_categories: tuple[str, ...] = static_field()
+    watertight: bool = static_field()
+    scale: float = static_field()
+    source: str = static_field()
 
     @property
     def n_parts(self) -> int:

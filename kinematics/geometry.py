@@ -15,6 +15,8 @@ import numpy as np
 import trimesh
 from jaxtyping import Array, Float
 
+from kinematics._pytree import static_field
+
 # Primitive kinds. Every collision geom of a hand is represented by one of these; MuJoCo
 # cylinders, ellipsoids and meshes are approximated (see `_approximate_geom`).
 SPHERE = 0
@@ -43,9 +45,9 @@ class CollisionPrimitives:
     pos: Float[Array, "n_prims 3"]
     rot: Float[Array, "n_prims 3 3"]
     size: Float[Array, "n_prims 3"]
-    body: tuple[int, ...] = dataclasses.field(metadata=dict(static=True))
-    kind: tuple[int, ...] = dataclasses.field(metadata=dict(static=True))
-    names: tuple[str, ...] = dataclasses.field(metadata=dict(static=True))
+    body: tuple[int, ...] = static_field()
+    kind: tuple[int, ...] = static_field()
+    names: tuple[str, ...] = static_field()
 
     @property
     def count(self) -> int:
@@ -65,7 +67,7 @@ class SurfacePoints:
 
     points: Float[Array, "n_points 3"]
     normals: Float[Array, "n_points 3"]
-    body: tuple[int, ...] = dataclasses.field(metadata=dict(static=True))
+    body: tuple[int, ...] = static_field()
 
     @property
     def count(self) -> int:
@@ -86,8 +88,8 @@ class ContactCandidates:
 
     points: Float[Array, "n_contacts 3"]
     normals: Float[Array, "n_contacts 3"]
-    body: tuple[int, ...] = dataclasses.field(metadata=dict(static=True))
-    finger: tuple[str, ...] = dataclasses.field(metadata=dict(static=True))
+    body: tuple[int, ...] = static_field()
+    finger: tuple[str, ...] = static_field()
 
     FINGERS: ClassVar[tuple[str, ...]] = FINGER_NAMES
 

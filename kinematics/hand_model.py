@@ -16,6 +16,7 @@ import mujoco
 import numpy as np
 from jaxtyping import Array, Float
 
+from kinematics._pytree import static_field
 from kinematics.geometry import (
     PRIMITIVE_KIND_NAMES,
     CollisionPrimitives,
@@ -33,10 +34,6 @@ COUPLING_DEGREE = 4
 
 class HandModelError(ValueError):
     """A hand file or hand name that cannot be turned into a `HandModel`."""
-
-
-def _static(**kw):
-    return dataclasses.field(metadata=dict(static=True), **kw)
 
 
 @jax.tree_util.register_dataclass
@@ -82,16 +79,16 @@ class HandModel:
     surface: SurfacePoints
     contacts: ContactCandidates
 
-    name: str = _static()
-    source: str = _static()
-    body_names: tuple[str, ...] = _static()
-    body_parent: tuple[int, ...] = _static()  # -1 for the root
-    joint_names: tuple[str, ...] = _static()
-    joint_type: tuple[int, ...] = _static()
-    joint_body: tuple[int, ...] = _static()
-    joint_source: tuple[int, ...] = _static()  # index into q driving each joint
-    q_names: tuple[str, ...] = _static()
-    spec: HandSpec | None = _static(default=None)
+    name: str = static_field()
+    source: str = static_field()
+    body_names: tuple[str, ...] = static_field()
+    body_parent: tuple[int, ...] = static_field()  # -1 for the root
+    joint_names: tuple[str, ...] = static_field()
+    joint_type: tuple[int, ...] = static_field()
+    joint_body: tuple[int, ...] = static_field()
+    joint_source: tuple[int, ...] = static_field()  # index into q driving each joint
+    q_names: tuple[str, ...] = static_field()
+    spec: HandSpec | None = static_field(default=None)
 
     # ----------------------------------------------------------------- counts / names
     @property
