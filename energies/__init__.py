@@ -1,6 +1,58 @@
-"""Grasp energies (pure functions of one hand's state and a prepared object).
+"""Grasp energies: pure functions of one hand's pose and an object, returning scalars.
 
-Populated by the energies work (DESIGN.md section 6); depends on `kinematics` only.
+Batch with `jax.vmap` at the call site. The object is anything satisfying
+`energies.target.GraspTarget` (e.g. `jaxgrasp.PreparedObject`).
 """
 
-__all__: list[str] = []
+from energies.force_closure import (
+    contact_wrenches,
+    dfc_energy,
+    lp_contact_forces,
+    lp_dfc_energy,
+)
+from energies.hand_state import HandState, hand_state
+from energies.metrics import cone_wrenches, net_wrench_residual, q1_metric
+from energies.target import GraspTarget
+from energies.terms import (
+    direction_energy,
+    distance_energy,
+    hand_in_object_energy,
+    inward_normals,
+    ipc_barrier,
+    joint_limit_energy,
+    object_in_hand_energy,
+    part_barrier_energy,
+    primitive_sdf,
+    self_penetration_energy,
+    table_energy,
+)
+from energies.total import TERMS, EnergyParams, EnergyWeights, length_scale, total_energy
+
+__all__ = [
+    "TERMS",
+    "EnergyParams",
+    "EnergyWeights",
+    "GraspTarget",
+    "HandState",
+    "cone_wrenches",
+    "contact_wrenches",
+    "dfc_energy",
+    "direction_energy",
+    "distance_energy",
+    "hand_in_object_energy",
+    "hand_state",
+    "inward_normals",
+    "ipc_barrier",
+    "joint_limit_energy",
+    "length_scale",
+    "lp_contact_forces",
+    "lp_dfc_energy",
+    "net_wrench_residual",
+    "object_in_hand_energy",
+    "part_barrier_energy",
+    "primitive_sdf",
+    "q1_metric",
+    "self_penetration_energy",
+    "table_energy",
+    "total_energy",
+]

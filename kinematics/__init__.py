@@ -13,6 +13,7 @@ from kinematics.geometry import (
     FINGER_NAMES,
     SPHERE,
     CollisionPrimitives,
+    CollisionSpheres,
     ContactCandidates,
     SurfacePoints,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "FINGER_NAMES",
     "SPHERE",
     "CollisionPrimitives",
+    "CollisionSpheres",
     "ContactCandidates",
     "ContactSpec",
     "HandModel",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 import mujoco
@@ -13,11 +14,13 @@ from kinematics.geometry import (
     CAPSULE,
     SPHERE,
     CollisionPrimitives,
+    CollisionSpheres,
     ContactCandidates,
     SurfacePoints,
     farthest_point_sampling,
     primitive_mesh,
     primitive_sdf_np,
+    primitive_spheres,
 )
 from kinematics.hand_model import COUPLING_DEGREE, HINGE, SLIDE, HandModelError
 
@@ -111,7 +114,7 @@ def build_hand(
     surface = _sample_surface(primitives, meshes, len(bodies), n_surface_points)
     contact_set = _contact_candidates(contacts, bodies, hand_index, m, source)
 
-    return cls(
+    hand = cls(
         body_pos=body_pos,
         body_rot=body_rot,
         joint_axis=np.array(m.jnt_axis[joints], dtype=np.float64),
@@ -125,6 +128,7 @@ def build_hand(
         primitives=primitives,
         surface=surface,
         contacts=contact_set,
+        spheres=_sphere_filling(primitives),
         name=name,
         source=source,
         body_names=tuple(m.body(b).name for b in bodies),
@@ -136,6 +140,7 @@ def build_hand(
         q_names=tuple(m.joint(j).name for j in q_joints),
         spec=spec,
     )
+    return dataclasses.replace(hand, spheres=_self_collision_pairs(hand))
 
 
 # --------------------------------------------------------------------------- structure
@@ -318,6 +323,58 @@ def _narrow_driver_range(
 
 
 # --------------------------------------------------------------------------- geometry
+def _sphere_filling(prims: CollisionPrimitives) -> CollisionSpheres:
+    """Spheres inside every primitive, in body frames (pairs filled in later)."""
+    centers, radii, body = [], [], []
+    for i in range(prims.count):
+        c, r = primitive_spheres(prims.kind[i], prims.size[i])
+        centers.append(c @ np.asarray(prims.rot[i]).T + np.asarray(prims.pos[i]))
+        radii.append(r)
+        body += [prims.body[i]] * len(r)
+    return CollisionSpheres(
+        centers=np.concatenate(centers).reshape(-1, 3),
+        radii=np.concatenate(radii),
+        body=tuple(body),
+        pair_i=(),
+        pair_j=(),
+    )
+
+
+def _self_collision_pairs(hand: HandModel) -> CollisionSpheres:
+    """Sphere pairs on different links that are not kinematic neighbours (through links
+    without geometry) and do not already overlap in the reference pose (q at 0, clipped)."""
+    from kinematics.fk import forward_kinematics
+
+    s = hand.spheres
+    with_geometry = set(s.body)
+
+    def geometric_parent(b: int) -> int:
+        p = hand.body_parent[b]
+        while p > 0 and p not in with_geometry:
+            p = hand.body_parent[p]
+        return max(p, 0)
+
+    lo, hi = np.asarray(hand.q_range).T
+    poses = forward_kinematics(hand, np.zeros(3), np.array([1.0, 0, 0, 0]), np.clip(0.0, lo, hi))
+    pos, rot = np.asarray(poses.pos), np.asarray(poses.rot)
+    body = np.asarray(s.body)
+    world = pos[body] + np.einsum("nij,nj->ni", rot[body], np.asarray(s.centers))
+    radii = np.asarray(s.radii)
+    gap = np.linalg.norm(world[:, None] - world[None], axis=-1) - radii[:, None] - radii[None]
+    touching = {(int(body[a]), int(body[b])) for a, b in zip(*np.nonzero(gap < 0), strict=True)}
+    pair_i, pair_j = [], []
+    for a in range(len(body)):
+        for b in range(a + 1, len(body)):
+            ba, bb = int(body[a]), int(body[b])
+            if ba == bb or geometric_parent(ba) == bb or geometric_parent(bb) == ba:
+                continue
+            if (ba, bb) in touching:
+                continue
+            pair_i.append(a)
+            pair_j.append(b)
+    return dataclasses.replace(s, pair_i=tuple(pair_i), pair_j=tuple(pair_j))
+
+
 def _quat2mat(quat) -> np.ndarray:
     out = np.zeros(9)
     mujoco.mju_quat2Mat(out, np.asarray(quat, dtype=np.float64))

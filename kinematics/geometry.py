@@ -56,6 +56,44 @@ class CollisionPrimitives:
 
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
+class CollisionSpheres:
+    """Spheres filling the collision primitives, for self-penetration.
+
+    Fields:
+        centers: sphere centres in their body frame. Shape: (n_spheres, 3).
+        radii: sphere radii. Shape: (n_spheres,).
+        body: body index of each sphere (static).
+        pair_i / pair_j: sphere index pairs that may collide: different, non-adjacent
+            links that do not already touch in the reference pose (static).
+    """
+
+    centers: Float[Array, "n_spheres 3"]
+    radii: Float[Array, " n_spheres"]
+    body: tuple[int, ...] = static_field()
+    pair_i: tuple[int, ...] = static_field()
+    pair_j: tuple[int, ...] = static_field()
+
+
+def primitive_spheres(kind: int, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Spheres inside a primitive (own frame): centres (k, 3) and radii (k,)."""
+    size = np.asarray(size, dtype=np.float64)
+    if kind == SPHERE:
+        return np.zeros((1, 3)), size[:1].copy()
+    if kind == CAPSULE:
+        r, h = size[0], size[1]
+        k = max(2, int(np.ceil(2 * h / r)) + 1)
+        z = np.linspace(-h, h, k)
+        return np.stack([0 * z, 0 * z, z], -1), np.full(k, r)
+    if kind == BOX:
+        r = float(size.min())
+        axes = [np.linspace(-(s - r), s - r, max(1, int(np.ceil(s / r)))) for s in size]
+        grid = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
+        return grid, np.full(len(grid), r)
+    raise ValueError(f"unknown primitive kind {kind}")
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
 class SurfacePoints:
     """Points spread evenly over the hand's collision surface, with outward normals.
 

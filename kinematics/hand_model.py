@@ -20,6 +20,7 @@ from kinematics._pytree import static_field
 from kinematics.geometry import (
     PRIMITIVE_KIND_NAMES,
     CollisionPrimitives,
+    CollisionSpheres,
     ContactCandidates,
     SurfacePoints,
 )
@@ -62,7 +63,9 @@ class HandModel:
             (0, 1, 0, 0, 0) for independent joints. Shape: (n_joints, 5).
         q_range: limits of the independent joints, narrowed so that every coupled joint
             stays inside its own limits. Shape: (n_q, 2).
-        primitives / surface / contacts: per-link geometry (see `kinematics.geometry`).
+        primitives / surface / contacts / spheres: per-link geometry (collision
+            primitives, surface samples, contact candidates, self-collision spheres; see
+            `kinematics.geometry`).
     """
 
     body_pos: Float[Array, "n_bodies 3"]
@@ -78,6 +81,7 @@ class HandModel:
     primitives: CollisionPrimitives
     surface: SurfacePoints
     contacts: ContactCandidates
+    spheres: CollisionSpheres
 
     name: str = static_field()
     source: str = static_field()

@@ -1,0 +1,142 @@
+"""Total energy + gradient per hand: Shadow, a procedural mug, Wrap contacts.
+
+Run: python benchmarks/energy.py [--batches 256 1024 4096 16384] [--repeats 5]
+Writes benchmarks/results/energy.json: one record per B with `B`, `compile_s`
+(lower + compile), `us_per_hand` (median call / B, block_until_ready), plus a per-term
+breakdown at --breakdown-batch (each term alone with the FK it needs, value + gradient).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from benchmarks._common import (  # noqa: E402
+    compile_seconds,
+    environment,
+    median_seconds,
+    write_results,
+)
+from energies import (  # noqa: E402
+    EnergyWeights,
+    dfc_energy,
+    hand_in_object_energy,
+    inward_normals,
+    length_scale,
+    lp_dfc_energy,
+    object_in_hand_energy,
+    part_barrier_energy,
+    self_penetration_energy,
+    total_energy,
+)
+from energies.hand_state import hand_state  # noqa: E402
+from jaxgrasp import objects  # noqa: E402
+from kinematics import load_hand  # noqa: E402
+
+
+def _inputs(hand, obj, batch, seed=0):
+    rng = np.random.default_rng(seed)
+    lo, hi = np.asarray(hand.q_range).T
+    quat = rng.normal(size=(batch, 4))
+    quat /= np.linalg.norm(quat, axis=1, keepdims=True)
+    pos = np.asarray(obj.com) + rng.normal(size=(batch, 3)) * 0.05
+    return (
+        jnp.asarray(pos, jnp.float32),
+        jnp.asarray(quat, jnp.float32),
+        jnp.asarray(rng.uniform(lo, hi, (batch, hand.n_q)), jnp.float32),
+    )
+
+
+def _time(fn, args, batch, repeats):
+    jitted = jax.jit(jax.vmap(jax.value_and_grad(fn, argnums=(0, 1, 2))))
+    exe, comp = compile_seconds(jitted, *args)
+    sec = median_seconds(lambda: jax.block_until_ready(exe(*args)), repeats, warmup=1)
+    return comp, sec / batch * 1e6
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--batches", type=int, nargs="+", default=[256, 1024, 4096, 16384])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--breakdown-batch", type=int, default=1024)
+    args = ap.parse_args()
+
+    hand = load_hand("shadow")
+    obj = objects.make_object("mug", 0)
+    part = obj.part_index("handle")
+    length = length_scale(obj)
+    weights = EnergyWeights()
+
+    def total(p, r, q):
+        return total_energy(weights, hand, obj, p, r, q, target_part=part, scale=length)[0]
+
+    records = []
+    for batch in args.batches:
+        comp, us = _time(
+            total, _inputs(hand, obj, batch), batch, args.repeats if batch <= 4096 else 2
+        )
+        records.append(dict(B=batch, compile_s=comp, us_per_hand=us))
+        print(f"total B={batch:6d} compile={comp:6.2f}s {us:9.1f} us/hand", flush=True)
+
+    def term(name):
+        def fn(p, r, q):
+            st = hand_state(hand, p, r, q)
+            if name == "fk+points":
+                return jnp.sum(st.surface_points) + jnp.sum(st.contact_points)
+            d, g = obj.sdf(st.contact_points)
+            c = inward_normals(g)
+            return {
+                "pen_hand_in_object": lambda: hand_in_object_energy(obj.sdf(st.surface_points)[0]),
+                "pen_object_in_hand": lambda: object_in_hand_energy(
+                    hand, st.poses, jnp.asarray(obj.points)
+                ),
+                "spen": lambda: self_penetration_energy(hand, st.poses),
+                "bar": lambda: part_barrier_energy(st.contact_points[:5], obj, part, 0.01),
+                "fc_lp": lambda: lp_dfc_energy(st.contact_points, c, obj.com, length, 0.2, 0.1)[0],
+                "fc_dfc": lambda: dfc_energy(st.contact_points, c, obj.com, length),
+            }[name]()
+
+        return fn
+
+    breakdown = []
+    b = args.breakdown_batch
+    for name in (
+        "fk+points",
+        "pen_hand_in_object",
+        "pen_object_in_hand",
+        "spen",
+        "bar",
+        "fc_lp",
+        "fc_dfc",
+    ):
+        comp, us = _time(term(name), _inputs(hand, obj, b), b, 3)
+        breakdown.append(dict(term=name, B=b, compile_s=comp, us_per_hand=us))
+        print(f"term {name:20s} B={b} {us:9.1f} us/hand", flush=True)
+
+    path = write_results(
+        "energy",
+        {
+            "benchmark": "total energy + gradient per hand",
+            "hand": "shadow",
+            "object": "procedural mug seed 0 (target part: handle)",
+            "contacts": "wrap (5 fingertips + palm)",
+            "n_hand_surface_points": hand.surface.count,
+            "n_object_points": obj.n_points,
+            "target_us_per_hand_B4096": 70.0,
+            "environment": environment(),
+            "records": records,
+            "breakdown": breakdown,
+        },
+    )
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+"""What the energies need from an object (duck-typed, so `energies` does not depend on
+`jaxgrasp`): `jaxgrasp.PreparedObject` satisfies this protocol."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from jaxtyping import Array, Float, Int
+
+
+class GraspTarget(Protocol):
+    """An object in its own frame.
+
+    Attributes:
+        points: surface samples. Shape: (n_points, 3).
+        normals: outward normals at the samples. Shape: (n_points, 3).
+        point_part: part index of each sample. Shape: (n_points,).
+        com: centre of mass. Shape: (3,).
+        part_half: part box half extents (used for the torque length scale).
+            Shape: (n_parts, 3).
+        vertices: mesh vertices (for the length scale). Shape: (n_vertices, 3).
+    """
+
+    points: Float[Array, "n_points 3"]
+    normals: Float[Array, "n_points 3"]
+    point_part: Int[Array, " n_points"]
+    com: Float[Array, 3]
+
+    def sdf(self, points: Float[Array, "n 3"]) -> tuple[Float[Array, " n"], Float[Array, "n 3"]]:
+        """Signed distance (positive outside) and gradient. Shape: (n,), (n, 3)."""
+        ...

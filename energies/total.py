@@ -1,0 +1,136 @@
+"""The total grasp energy of one hand (DexVLG eq. 4 + App. A.4) and its breakdown."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float, Int
+
+from energies.force_closure import dfc_energy, lp_dfc_energy
+from energies.hand_state import hand_state
+from energies.target import GraspTarget
+from energies.terms import (
+    direction_energy,
+    distance_energy,
+    hand_in_object_energy,
+    inward_normals,
+    joint_limit_energy,
+    object_in_hand_energy,
+    part_barrier_energy,
+    self_penetration_energy,
+    table_energy,
+)
+from kinematics import HandModel
+
+TERMS = ("fc", "bar", "dis", "pen", "spen", "limit", "dir", "table")
+
+
+@dataclasses.dataclass(frozen=True)
+class EnergyWeights:
+    """Weights of the energy terms (E = sum_k w_k E_k). `table` is used in tabletop mode."""
+
+    fc: float = 1.0
+    bar: float = 10.0
+    dis: float = 100.0
+    pen: float = 100.0
+    spen: float = 10.0
+    limit: float = 10.0
+    dir: float = 1.0
+    table: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class EnergyParams:
+    """Constants of the energy terms.
+
+    Fields:
+        d0: palm stand-off distance of E_dis (m), DexVLG: 1 cm.
+        w_palm: palm weight inside E_dis.
+        barrier_d_hat: IPC barrier activation distance (m).
+        tau_fc, tau_f: LP-DFC switch thresholds (eq. 11): use the LP forces when the
+            best net wrench P < tau_fc and every contact force >= tau_f (max force = 1).
+        use_lp: LP-relaxed DFC (True) or plain DFC.
+        table_normal, table_height: the table plane {x . n = h} in the object frame.
+    """
+
+    d0: float = 0.01
+    w_palm: float = 1.0
+    barrier_d_hat: float = 0.01
+    tau_fc: float = 0.2
+    tau_f: float = 0.1
+    use_lp: bool = True
+    table_normal: tuple[float, float, float] = (0.0, 0.0, 1.0)
+    table_height: float = 0.0
+
+
+def length_scale(target: GraspTarget) -> float:
+    """Torque length scale: half the diagonal of the object's bounding box (numpy)."""
+    v = np.asarray(target.vertices)
+    return float(0.5 * np.linalg.norm(v.max(0) - v.min(0)))
+
+
+def total_energy(
+    weights: EnergyWeights,
+    hand: HandModel,
+    target: GraspTarget,
+    root_pos: Float[Array, 3],
+    root_quat: Float[Array, 4],
+    q: Float[Array, " n_q"],
+    *,
+    fingers: tuple[str, ...] | None = None,
+    target_part: Int[Array, ""] | int = -1,
+    params: EnergyParams = EnergyParams(),
+    scale: float | None = None,
+) -> tuple[Float[Array, ""], dict[str, Array]]:
+    """Total energy of one hand pose and the unweighted value of every term.
+
+    Args:
+        weights: term weights.
+        hand: the hand model.
+        target: the object (e.g. `jaxgrasp.PreparedObject`), object frame = world.
+        root_pos, root_quat, q: the hand pose. Shapes: (3,), (4,), (n_q,).
+        fingers: contact candidates to use, by finger (Wrap: all six; Pinch: thumb,
+            index, middle, palm). Static.
+        target_part: index of the part to grasp (< 0: whole object, no barrier).
+        params: term constants.
+        scale: torque length scale (default: `length_scale(target)`, computed on host).
+
+    Returns:
+        (E, {term: value}) with the terms of `TERMS`.
+    """
+    contacts = hand.contacts if fingers is None else hand.contacts.select(fingers)
+    state = hand_state(hand, root_pos, root_quat, q, contacts)
+    palm_mask = np.array([f == "palm" for f in contacts.finger], dtype=bool)  # static
+    is_palm = jnp.asarray(palm_mask)
+    length = length_scale(target) if scale is None else scale
+
+    contact_d, contact_g = target.sdf(state.contact_points)
+    c_in = inward_normals(contact_g)
+    tips = state.contact_points[np.flatnonzero(~palm_mask)]
+
+    if params.use_lp:
+        e_fc, _ = lp_dfc_energy(
+            state.contact_points, c_in, target.com, length, params.tau_fc, params.tau_f
+        )
+    else:
+        e_fc = dfc_energy(state.contact_points, c_in, target.com, length)
+    surface_d, _ = target.sdf(state.surface_points)
+    terms = {
+        "fc": e_fc,
+        "bar": part_barrier_energy(tips, target, target_part, params.barrier_d_hat),
+        "dis": distance_energy(contact_d, is_palm, params.w_palm, params.d0),
+        "pen": hand_in_object_energy(surface_d)
+        + object_in_hand_energy(hand, state.poses, jnp.asarray(target.points)),
+        "spen": self_penetration_energy(hand, state.poses),
+        "limit": joint_limit_energy(hand, state.q),
+        "dir": direction_energy(c_in, state.contact_normals),
+        "table": table_energy(
+            state.surface_points, jnp.asarray(params.table_normal), params.table_height
+        )
+        if weights.table
+        else jnp.zeros(()),
+    }
+    total = sum(getattr(weights, k) * v for k, v in terms.items())
+    return total, terms

@@ -1,0 +1,210 @@
+"""Energies: LP-relaxed force closure against scipy, analytic DFC cases, Q1 against a
+ConvexHull reference, finite values and gradients in degenerate configurations."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.optimize import lsq_linear
+from scipy.spatial import ConvexHull
+
+from energies import (
+    EnergyWeights,
+    cone_wrenches,
+    contact_wrenches,
+    dfc_energy,
+    ipc_barrier,
+    length_scale,
+    lp_contact_forces,
+    lp_dfc_energy,
+    q1_metric,
+    total_energy,
+)
+from jaxgrasp import objects
+
+N_LP_INSTANCES = 1000
+Q1_ABS_TOL = 0.012
+
+
+def _scipy_lp(w: np.ndarray) -> float:
+    """P = min_j min_{0<=f<=1, f_j=1} |W f| with scipy's bounded least squares."""
+    n = w.shape[1]
+    best = np.inf
+    for j in range(n):
+        free = [i for i in range(n) if i != j]
+        res = lsq_linear(w[:, free], -w[:, j], bounds=(0, 1), method="bvls", tol=1e-14)
+        best = min(best, float(np.linalg.norm(w[:, free] @ res.x + w[:, j])))
+    return best
+
+
+def _random_contacts(rng, n):
+    pts = rng.normal(size=(n, 3))
+    nrm = rng.normal(size=(n, 3))
+    return pts, nrm / np.linalg.norm(nrm, axis=1, keepdims=True)
+
+
+def test_lp_inner_solve_matches_scipy_and_is_below_dfc():
+    rng = np.random.default_rng(0)
+    solve = jax.jit(lp_contact_forces)
+    with jax.enable_x64(True):
+        for _ in range(N_LP_INSTANCES):
+            n = int(rng.integers(2, 7))
+            pts, nrm = _random_contacts(rng, n)
+            w = np.asarray(contact_wrenches(pts, nrm, np.zeros(3), 1.0))
+            f, p = solve(jnp.asarray(w))
+            ref = _scipy_lp(w)
+            assert abs(float(p) - ref) <= 1e-4 * ref + 1e-9
+            f = np.asarray(f)
+            assert f.min() >= -1e-12 and abs(f.max() - 1.0) < 1e-12
+            # LP-DFC <= DFC on every instance (f = 1 is feasible).
+            assert float(p) <= float(dfc_energy(pts, nrm, np.zeros(3), 1.0)) + 1e-9
+
+
+def test_dfc_analytic_cases():
+    # Two opposed contacts through the centre of a sphere: forces and torques cancel.
+    pts = np.array([[0.05, 0, 0], [-0.05, 0, 0]])
+    inward = -pts / 0.05
+    assert float(dfc_energy(pts, inward, np.zeros(3), 0.05)) < 1e-5
+    # All normals parallel: the net force is n, large.
+    same = np.tile([[0.0, 0.0, -1.0]], (4, 1))
+    pts4 = np.array([[0.05, 0, 0], [-0.05, 0, 0], [0, 0.05, 0], [0, -0.05, 0]])
+    assert float(dfc_energy(pts4, same, np.zeros(3), 0.05)) > 3.9
+    # LP cannot fix parallel pushes either (all forces push the same way).
+    e, info = lp_dfc_energy(pts4, same, np.zeros(3), 0.05, 0.2, 0.1)
+    assert float(info["P"]) > 0.99 and not bool(info["use_lp"])
+    # Unequal but balanceable: 3 contacts of which two share one side; LP balances them.
+    pts3 = np.array([[0.05, 0.01, 0], [0.05, -0.01, 0], [-0.05, 0, 0]])
+    inward3 = np.array([[-1.0, 0, 0], [-1.0, 0, 0], [1.0, 0, 0]])
+    e, info = lp_dfc_energy(pts3, inward3, np.zeros(3), 0.05, 0.2, 0.1)
+    assert float(info["P"]) < 1e-5 and bool(info["use_lp"])
+    assert float(e) < float(dfc_energy(pts3, inward3, np.zeros(3), 0.05))
+
+
+def _q1_convex_hull(w: np.ndarray) -> float:
+    hull = ConvexHull(w)
+    offsets = hull.equations[:, -1]  # a.x + b <= 0 inside, |a| = 1
+    return float(max(0.0, np.min(-offsets)))
+
+
+def test_q1_against_convex_hull():
+    rng = np.random.default_rng(1)
+    q1 = jax.jit(q1_metric, static_argnames=("length", "mu", "n_edges"))
+    checked = 0
+    for _ in range(40):
+        n = int(rng.integers(3, 6))
+        dirs = rng.normal(size=(n, 3))
+        dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+        pts = 0.05 * dirs
+        inward = -dirs + 0.3 * rng.normal(size=(n, 3))
+        inward /= np.linalg.norm(inward, axis=1, keepdims=True)
+        w = np.asarray(cone_wrenches(pts, inward, np.zeros(3), 0.05, 0.6, 8)).reshape(-1, 6)
+        ref = _q1_convex_hull(w)
+        ours = float(q1(pts, inward, np.ones(n, bool), np.zeros(3), length=0.05, mu=0.6))
+        assert ours >= ref - 1e-5  # every evaluated direction is an upper bound
+        # Known limitation (issue 4 stays open): the sampled + refined search is within
+        # ~0.01 of the exact value on this scale (typical Q1 0.02-0.25), not exact.
+        assert ours <= ref + Q1_ABS_TOL
+        checked += ref > 0
+    assert checked >= 10  # enough force-closure instances were compared
+    # No active contact: zero.
+    none = q1(pts, inward, np.zeros(len(pts), bool), np.zeros(3), length=0.05, mu=0.6)
+    assert float(none) == 0.0
+
+
+def test_barrier_finite_and_huge_at_contact():
+    d = jnp.array([0.0, 1e-9, 1e-4, 0.005, 0.01, 0.02])
+    b = ipc_barrier(d, 0.01)
+    g = jax.vmap(jax.grad(lambda x: ipc_barrier(x, 0.01)))(d)
+    assert np.all(np.isfinite(np.asarray(b))) and np.all(np.isfinite(np.asarray(g)))
+    assert float(b[0]) > 50 * float(b[3]) and float(b[4]) == 0.0 and float(b[5]) == 0.0
+
+
+@pytest.fixture(scope="module")
+def mug():
+    return objects.make_object("mug", 0, n_points=512)
+
+
+def _energy_fn(shadow, mug, fingers=None):
+    w = EnergyWeights(table=1.0)
+    length = length_scale(mug)
+
+    def f(x):
+        return total_energy(
+            w,
+            shadow,
+            mug,
+            x[:3],
+            x[3:7],
+            x[7:],
+            fingers=fingers,
+            target_part=mug.part_index("handle"),
+            scale=length,
+        )
+
+    return f
+
+
+def _pose(shadow, rng, offset):
+    quat = rng.normal(size=4)
+    lo, hi = np.asarray(shadow.q_range).T
+    return np.concatenate([offset, quat / np.linalg.norm(quat), rng.uniform(lo, hi)])
+
+
+def test_total_energy_finite_in_hard_configurations(shadow, mug):
+    """Deep penetration, far outside the grid, coincident contacts, zero quaternion,
+    joints beyond their limits: every term and every gradient stays finite."""
+    f = _energy_fn(shadow, mug)
+    grad = jax.jit(jax.grad(lambda x: f(x)[0]))
+    rng = np.random.default_rng(3)
+    centre = np.asarray(mug.com)
+    cases = [
+        _pose(shadow, rng, centre),  # palm in the middle of the mug: deep penetration
+        _pose(shadow, rng, centre + np.array([5.0, -3.0, 2.0])),  # far outside the grid
+        _pose(shadow, rng, np.asarray(mug.points)[0]),  # root on the surface
+        np.concatenate([centre, np.zeros(4), np.zeros(shadow.n_q)]),  # zero quaternion
+        np.concatenate([centre, [1, 0, 0, 0], np.full(shadow.n_q, 10.0)]),  # beyond limits
+    ]
+    for x in cases:
+        total, terms = jax.jit(f)(jnp.asarray(x, jnp.float32))
+        assert np.isfinite(float(total)), terms
+        assert all(np.isfinite(float(v)) for v in terms.values())
+        assert np.all(np.isfinite(np.asarray(grad(jnp.asarray(x, jnp.float32)))))
+    # Deep penetration is penalised; far away it is not.
+    _, deep = jax.jit(f)(jnp.asarray(cases[0], jnp.float32))
+    _, far = jax.jit(f)(jnp.asarray(cases[1], jnp.float32))
+    assert float(deep["pen"]) > 0.1 and float(far["pen"]) == 0.0
+
+
+def test_total_energy_gradient_matches_finite_differences(shadow, mug):
+    f = _energy_fn(shadow, mug)
+    rng = np.random.default_rng(4)
+    x0 = _pose(shadow, rng, np.asarray(mug.com) + np.array([0.0, -0.09, 0.0]))
+    with jax.enable_x64(True):
+        obj64 = jax.tree_util.tree_map(lambda a: np.asarray(a), mug)
+        f64 = _energy_fn(shadow, obj64)
+
+        def scalar(x):
+            return f64(x)[0]
+
+        x = jnp.asarray(x0, jnp.float64)
+        g = np.asarray(jax.grad(scalar)(x))
+        eps = 1e-6
+        fd = np.array(
+            [(scalar(x + eps * e) - scalar(x - eps * e)) / (2 * eps) for e in np.eye(len(x))]
+        )
+        # Piecewise-smooth terms (trilinear SDF cells, hinge terms): compare where the
+        # finite difference is smooth, with a tolerance relative to the gradient's size.
+        scale = np.abs(g).max() + 1e-9
+        assert np.median(np.abs(g - fd)) / scale < 1e-3
+        assert np.mean(np.abs(g - fd) / scale < 1e-2) > 0.9
+    assert f is not None
+
+
+def test_pinch_uses_fewer_contacts(shadow, mug):
+    x = jnp.asarray(_pose(shadow, np.random.default_rng(5), np.asarray(mug.com)), jnp.float32)
+    _, wrap = _energy_fn(shadow, mug)(x)
+    _, pinch = _energy_fn(shadow, mug, ("thumb", "index", "middle", "palm"))(x)
+    assert set(wrap) == set(pinch)
+    assert float(pinch["dir"]) <= 2 * 4 + 1e-6 and float(wrap["dir"]) <= 2 * 6 + 1e-6
