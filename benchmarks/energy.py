@@ -1,14 +1,16 @@
-"""Total energy + gradient per hand: Shadow, a procedural mug, Wrap contacts.
+"""Total energy + gradient per hand: Shadow, a procedural mug (target: handle), Wrap.
 
-Run: python benchmarks/energy.py [--batches 256 1024 4096 16384] [--repeats 5]
+Run: python benchmarks/energy.py [--batches 256 1024 4096 16384] [--repeats 5] [--chunk 32]
 Writes benchmarks/results/energy.json: one record per B with `B`, `compile_s`
 (lower + compile), `us_per_hand` (median call / B, block_until_ready), plus a per-term
-breakdown at --breakdown-batch (each term alone with the FK it needs, value + gradient).
+breakdown at --breakdown-batch (each term alone with the FK it needs, value + gradient,
+one vmap over the batch).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -25,7 +27,9 @@ from benchmarks._common import (  # noqa: E402
     write_results,
 )
 from energies import (  # noqa: E402
+    EnergyParams,
     EnergyWeights,
+    batched_energy_and_grad,
     dfc_energy,
     hand_in_object_energy,
     inward_normals,
@@ -34,7 +38,6 @@ from energies import (  # noqa: E402
     object_in_hand_energy,
     part_barrier_energy,
     self_penetration_energy,
-    total_energy,
 )
 from energies.hand_state import hand_state  # noqa: E402
 from jaxgrasp import objects  # noqa: E402
@@ -54,10 +57,9 @@ def _inputs(hand, obj, batch, seed=0):
     )
 
 
-def _time(fn, args, batch, repeats):
-    jitted = jax.jit(jax.vmap(jax.value_and_grad(fn, argnums=(0, 1, 2))))
-    exe, comp = compile_seconds(jitted, *args)
-    sec = median_seconds(lambda: jax.block_until_ready(exe(*args)), repeats, warmup=1)
+def _time(fn, inputs, batch, repeats):
+    exe, comp = compile_seconds(fn, *inputs)
+    sec = median_seconds(lambda: jax.block_until_ready(exe(*inputs)), repeats, warmup=1)
     return comp, sec / batch * 1e6
 
 
@@ -65,6 +67,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--batches", type=int, nargs="+", default=[256, 1024, 4096, 16384])
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--chunk", type=int, default=32)
     ap.add_argument("--breakdown-batch", type=int, default=1024)
     args = ap.parse_args()
 
@@ -72,17 +75,17 @@ def main() -> None:
     obj = objects.make_object("mug", 0)
     part = obj.part_index("handle")
     length = length_scale(obj)
-    weights = EnergyWeights()
-
-    def total(p, r, q):
-        return total_energy(weights, hand, obj, p, r, q, target_part=part, scale=length)[0]
+    weights, params = EnergyWeights(), EnergyParams()
 
     records = []
     for batch in args.batches:
-        comp, us = _time(
-            total, _inputs(hand, obj, batch), batch, args.repeats if batch <= 4096 else 2
+        fn = jax.jit(
+            lambda p, r, q: batched_energy_and_grad(
+                weights, hand, obj, p, r, q, chunk=args.chunk, target_part=part, scale=length
+            )
         )
-        records.append(dict(B=batch, compile_s=comp, us_per_hand=us))
+        comp, us = _time(fn, _inputs(hand, obj, batch), batch, args.repeats if batch <= 4096 else 2)
+        records.append(dict(B=batch, chunk=args.chunk, compile_s=comp, us_per_hand=us))
         print(f"total B={batch:6d} compile={comp:6.2f}s {us:9.1f} us/hand", flush=True)
 
     def term(name):
@@ -90,16 +93,25 @@ def main() -> None:
             st = hand_state(hand, p, r, q)
             if name == "fk+points":
                 return jnp.sum(st.surface_points) + jnp.sum(st.contact_points)
-            d, g = obj.sdf(st.contact_points)
+            _, g = obj.sdf(st.contact_points)
             c = inward_normals(g)
+            pts = jnp.asarray(obj.points)
             return {
                 "pen_hand_in_object": lambda: hand_in_object_energy(obj.sdf(st.surface_points)[0]),
                 "pen_object_in_hand": lambda: object_in_hand_energy(
-                    hand, st.poses, jnp.asarray(obj.points)
+                    hand, st.poses, pts[: params.pen_object_points]
                 ),
                 "spen": lambda: self_penetration_energy(hand, st.poses),
-                "bar": lambda: part_barrier_energy(st.contact_points[:5], obj, part, 0.01),
-                "fc_lp": lambda: lp_dfc_energy(st.contact_points, c, obj.com, length, 0.2, 0.1)[0],
+                "bar": lambda: part_barrier_energy(
+                    st.contact_points[:5],
+                    obj,
+                    part,
+                    params.barrier_d_hat,
+                    params.barrier_object_points,
+                ),
+                "fc_lp": lambda: lp_dfc_energy(
+                    st.contact_points, c, obj.com, length, params.tau_fc, params.tau_f
+                )[0],
                 "fc_dfc": lambda: dfc_energy(st.contact_points, c, obj.com, length),
             }[name]()
 
@@ -116,7 +128,8 @@ def main() -> None:
         "fc_lp",
         "fc_dfc",
     ):
-        comp, us = _time(term(name), _inputs(hand, obj, b), b, 3)
+        fn = jax.jit(jax.vmap(jax.value_and_grad(term(name), argnums=(0, 1, 2))))
+        comp, us = _time(fn, _inputs(hand, obj, b), b, 3)
         breakdown.append(dict(term=name, B=b, compile_s=comp, us_per_hand=us))
         print(f"term {name:20s} B={b} {us:9.1f} us/hand", flush=True)
 
@@ -129,7 +142,12 @@ def main() -> None:
             "contacts": "wrap (5 fingertips + palm)",
             "n_hand_surface_points": hand.surface.count,
             "n_object_points": obj.n_points,
+            "params": dataclasses.asdict(params),
+            "weights": dataclasses.asdict(weights),
             "target_us_per_hand_B4096": 70.0,
+            "notes": "total: batched_energy_and_grad (vmap over chunks of --chunk hands, "
+            "lax.map over chunks), value + gradient w.r.t. root pose and joints, "
+            "float32. breakdown: each term alone (with its FK), one vmap over B.",
             "environment": environment(),
             "records": records,
             "breakdown": breakdown,

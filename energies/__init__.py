@@ -26,7 +26,14 @@ from energies.terms import (
     self_penetration_energy,
     table_energy,
 )
-from energies.total import TERMS, EnergyParams, EnergyWeights, length_scale, total_energy
+from energies.total import (
+    TERMS,
+    EnergyParams,
+    EnergyWeights,
+    batched_energy_and_grad,
+    length_scale,
+    total_energy,
+)
 
 __all__ = [
     "TERMS",
@@ -34,6 +41,7 @@ __all__ = [
     "EnergyWeights",
     "GraspTarget",
     "HandState",
+    "batched_energy_and_grad",
     "cone_wrenches",
     "contact_wrenches",
     "dfc_energy",

@@ -3,13 +3,16 @@ App. A.4). Distances in metres; every value and gradient stays finite."""
 
 from __future__ import annotations
 
+from functools import cache
+
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
-from energies._safe import safe_norm, safe_normalize
+from energies._safe import safe_normalize
 from energies.target import GraspTarget
 from kinematics import HandModel, LinkPoses, points_to_world
+from kinematics._rotations import matmul3, matvec3
 from kinematics.geometry import BOX, CAPSULE, SPHERE
 
 # The barrier's distance floor: b(d) is evaluated at max(d, BARRIER_MIN_DISTANCE) so it is
@@ -42,14 +45,18 @@ def part_barrier_energy(
     target: GraspTarget,
     target_part: Int[Array, ""] | int,
     d_hat: float,
+    n_points: int | None = None,
 ) -> Float[Array, ""]:
     """E_bar: fingertips against object surface points outside the target part (eq. 1).
 
-    `target_part` < 0 means the whole object is the target (no barrier).
+    Uses the first `n_points` object samples (all by default). `target_part` < 0 means
+    the whole object is the target (no barrier).
     """
-    pts = jnp.asarray(target.points)
-    outside = (jnp.asarray(target.point_part) != target_part) & (target_part >= 0)
-    d = safe_norm(fingertips[:, None, :] - pts[None, :, :])
+    pts = jnp.asarray(target.points)[:n_points]
+    part = jnp.asarray(target.point_part)[:n_points]
+    outside = (part != target_part) & (target_part >= 0)
+    dx, dy, dz = (fingertips[:, j : j + 1] - pts[None, :, j] for j in range(3))
+    d = jnp.sqrt(dx * dx + dy * dy + dz * dz + 1e-12)
     return jnp.sum(jnp.where(outside[None, :], ipc_barrier(d, d_hat), 0.0))
 
 
@@ -58,29 +65,26 @@ def hand_in_object_energy(surface_sdf: Float[Array, " n_surface"]) -> Float[Arra
     return jnp.sum(jnp.maximum(-surface_sdf, 0.0))
 
 
-def primitive_sdf(
-    kind: tuple[int, ...], size: Float[Array, "k 3"], local: Float[Array, "k n 3"]
-) -> Float[Array, "k n"]:
-    """Signed distance of points given in each primitive's frame (static kinds)."""
-    kinds = np.asarray(kind)
-    r = size[:, None, 0]
-    # sphere
-    d_sphere = safe_norm(local) - r
-    # capsule along local z, half length size[1]
-    z = jnp.clip(local[..., 2], -size[:, None, 1], size[:, None, 1])
-    axis_pt = jnp.stack([jnp.zeros_like(z), jnp.zeros_like(z), z], -1)
-    d_capsule = safe_norm(local - axis_pt) - r
-    # box
-    qd = jnp.abs(local) - size[:, None, :]
-    d_box = safe_norm(jnp.maximum(qd, 0.0)) - 1e-6 + jnp.minimum(jnp.max(qd, axis=-1), 0.0)
-    return jnp.select(
-        [
-            (kinds == SPHERE)[:, None],
-            (kinds == CAPSULE)[:, None],
-            (kinds == BOX)[:, None],
-        ],
-        [d_sphere, d_capsule, d_box],
-    )
+def primitive_sdf(kind: int, size: Float[Array, "k 3"], x, y, z):
+    """Signed distance of points in the frames of k primitives of one kind.
+
+    Coordinates come as separate (k, n) arrays (structure of arrays: the long point axis
+    is the minor one, which vectorises on CPU). Shape: (k, n).
+    """
+    if kind == SPHERE:
+        return jnp.sqrt(x * x + y * y + z * z + 1e-12) - size[:, 0:1]
+    if kind == CAPSULE:
+        h = size[:, 1:2]
+        dz = z - jnp.clip(z, -h, h)
+        return jnp.sqrt(x * x + y * y + dz * dz + 1e-12) - size[:, 0:1]
+    if kind == BOX:
+        qx = jnp.abs(x) - size[:, 0:1]
+        qy = jnp.abs(y) - size[:, 1:2]
+        qz = jnp.abs(z) - size[:, 2:3]
+        ox, oy, oz = jnp.maximum(qx, 0.0), jnp.maximum(qy, 0.0), jnp.maximum(qz, 0.0)
+        outside = jnp.sqrt(ox * ox + oy * oy + oz * oz + 1e-12) - 1e-6
+        return outside + jnp.minimum(jnp.maximum(qx, jnp.maximum(qy, qz)), 0.0)
+    raise ValueError(f"unknown primitive kind {kind}")
 
 
 def object_in_hand_energy(
@@ -89,24 +93,46 @@ def object_in_hand_energy(
     """Object surface samples inside the hand's collision primitives: sum of depths."""
     prims = hand.primitives
     body = np.asarray(prims.body)
-    rot = poses.rot[body] @ jnp.asarray(prims.rot)  # (k, 3, 3) primitive axes in world
-    centre = points_to_world(poses, prims.body, jnp.asarray(prims.pos))  # (k, 3)
-    local = jnp.einsum("kji,kmj->kmi", rot, object_points[None] - centre[:, None])
-    d = primitive_sdf(prims.kind, jnp.asarray(prims.size), local)  # (k, m)
-    depth = jnp.maximum(-jnp.min(d, axis=0), 0.0)
-    return jnp.sum(depth)
+    kinds = np.asarray(prims.kind)
+    # Primitive frames in the world: axes (k, 3, 3) and centres (k, 3).
+    axes = matmul3(poses.rot[body], jnp.asarray(prims.rot))
+    centre = poses.pos[body] + matvec3(poses.rot[body], jnp.asarray(prims.pos))
+    px, py, pz = (object_points[:, j][None, :] - centre[:, j : j + 1] for j in range(3))
+    # local_i = sum_j axes[k, j, i] p_j, each (k, m)
+    lx, ly, lz = (
+        axes[:, 0, i : i + 1] * px + axes[:, 1, i : i + 1] * py + axes[:, 2, i : i + 1] * pz
+        for i in range(3)
+    )
+    size = jnp.asarray(prims.size)
+    nearest = None
+    for kind in np.unique(kinds):  # one closed-form SDF per primitive kind, no select
+        sel = np.flatnonzero(kinds == kind)
+        d = jnp.min(primitive_sdf(int(kind), size[sel], lx[sel], ly[sel], lz[sel]), axis=0)
+        nearest = d if nearest is None else jnp.minimum(nearest, d)
+    return jnp.sum(jnp.maximum(-nearest, 0.0))
 
 
 def self_penetration_energy(hand: HandModel, poses: LinkPoses) -> Float[Array, ""]:
-    """Overlap of self-collision spheres on non-adjacent links: sum of overlaps."""
+    """Overlap of self-collision spheres on non-adjacent links: sum of overlaps.
+
+    All sphere pairs are evaluated densely (coordinates as separate arrays) and masked.
+    """
     s = hand.spheres
     if not s.pair_i:
         return jnp.zeros(())
-    centers = points_to_world(poses, s.body, jnp.asarray(s.centers))
-    i, j = np.asarray(s.pair_i), np.asarray(s.pair_j)
+    c = points_to_world(poses, s.body, jnp.asarray(s.centers))
     radii = jnp.asarray(s.radii)
-    gap = safe_norm(centers[i] - centers[j]) - radii[i] - radii[j]
-    return jnp.sum(jnp.maximum(-gap, 0.0))
+    mask = _pair_mask(s.pair_i, s.pair_j, len(s.body))
+    dx, dy, dz = (c[:, j : j + 1] - c[None, :, j] for j in range(3))
+    gap = jnp.sqrt(dx * dx + dy * dy + dz * dz + 1e-12) - radii[:, None] - radii[None, :]
+    return jnp.sum(jnp.where(mask, jnp.maximum(-gap, 0.0), 0.0))
+
+
+@cache
+def _pair_mask(pair_i: tuple[int, ...], pair_j: tuple[int, ...], n: int) -> np.ndarray:
+    mask = np.zeros((n, n), dtype=bool)
+    mask[np.asarray(pair_i), np.asarray(pair_j)] = True
+    return mask
 
 
 def joint_limit_energy(hand: HandModel, q: Float[Array, " n_q"]) -> Float[Array, ""]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
@@ -53,6 +54,10 @@ class EnergyParams:
             best net wrench P < tau_fc and every contact force >= tau_f (max force = 1).
         use_lp: LP-relaxed DFC (True) or plain DFC.
         table_normal, table_height: the table plane {x . n = h} in the object frame.
+        pen_object_points / barrier_object_points: how many object surface samples the
+            object-in-hand penetration and the part barrier use: the first k of the
+            object's farthest-point-ordered samples, i.e. an evenly spread subset (cost
+            grows with k; the object's samples are FPS-ordered by `load_object`).
     """
 
     d0: float = 0.01
@@ -63,6 +68,8 @@ class EnergyParams:
     use_lp: bool = True
     table_normal: tuple[float, float, float] = (0.0, 0.0, 1.0)
     table_height: float = 0.0
+    pen_object_points: int = 256
+    barrier_object_points: int = 512
 
 
 def length_scale(target: GraspTarget) -> float:
@@ -119,10 +126,14 @@ def total_energy(
     surface_d, _ = target.sdf(state.surface_points)
     terms = {
         "fc": e_fc,
-        "bar": part_barrier_energy(tips, target, target_part, params.barrier_d_hat),
+        "bar": part_barrier_energy(
+            tips, target, target_part, params.barrier_d_hat, params.barrier_object_points
+        ),
         "dis": distance_energy(contact_d, is_palm, params.w_palm, params.d0),
         "pen": hand_in_object_energy(surface_d)
-        + object_in_hand_energy(hand, state.poses, jnp.asarray(target.points)),
+        + object_in_hand_energy(
+            hand, state.poses, jnp.asarray(target.points)[: params.pen_object_points]
+        ),
         "spen": self_penetration_energy(hand, state.poses),
         "limit": joint_limit_energy(hand, state.q),
         "dir": direction_energy(c_in, state.contact_normals),
@@ -134,3 +145,39 @@ def total_energy(
     }
     total = sum(getattr(weights, k) * v for k, v in terms.items())
     return total, terms
+
+
+def batched_energy_and_grad(
+    weights: EnergyWeights,
+    hand: HandModel,
+    target: GraspTarget,
+    root_pos: Float[Array, "B 3"],
+    root_quat: Float[Array, "B 4"],
+    q: Float[Array, "B n_q"],
+    *,
+    chunk: int = 32,
+    **kwargs,
+):
+    """Total energy, term breakdown and gradient (w.r.t. root_pos, root_quat, q) of a batch.
+
+    `total_energy` is vmapped over `chunk` hands at a time and `lax.map`ped over the
+    chunks: small chunks keep each chunk's intermediates in cache (on a 2-core CPU this is
+    ~3x faster than one vmap over 4096 hands). The batch is padded to a multiple of
+    `chunk`. Keyword arguments go to `total_energy`. Returns ((E, terms), (g_pos, g_quat,
+    g_q)) with leading axis B.
+    """
+    batch = root_pos.shape[0]
+    n_chunks = -(-batch // chunk)
+    pad = n_chunks * chunk - batch
+
+    def padded(x):
+        x = jnp.asarray(x)
+        x = jnp.concatenate([x, jnp.repeat(x[-1:], pad, axis=0)]) if pad else x
+        return x.reshape(n_chunks, chunk, *x.shape[1:])
+
+    def one(p, r, qq):
+        return total_energy(weights, hand, target, p, r, qq, **kwargs)
+
+    vg = jax.vmap(jax.value_and_grad(one, argnums=(0, 1, 2), has_aux=True))
+    out = jax.lax.map(lambda a: vg(*a), (padded(root_pos), padded(root_quat), padded(q)))
+    return jax.tree_util.tree_map(lambda x: x.reshape(-1, *x.shape[2:])[:batch], out)

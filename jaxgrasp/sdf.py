@@ -94,14 +94,25 @@ def _sdf_value_and_grad(grid: SDFGrid, points: Float[Array, "n 3"]):
     u = (inside_pt - origin) / h
     i0 = jnp.clip(jnp.floor(u).astype(jnp.int32), 0, shape - 2)
     f = u - i0  # in [0, 1]
-    ix, iy, iz = i0[..., 0], i0[..., 1], i0[..., 2]
     fx, fy, fz = f[..., 0], f[..., 1], f[..., 2]
 
-    def corner(dx, dy, dz):
-        return values[ix + dx, iy + dy, iz + dz]
-
-    c000, c100, c010, c110 = corner(0, 0, 0), corner(1, 0, 0), corner(0, 1, 0), corner(1, 1, 0)
-    c001, c101, c011, c111 = corner(0, 0, 1), corner(1, 0, 1), corner(0, 1, 1), corner(1, 1, 1)
+    # One 2x2x2 block gather per point (a single gather op with slice size 8) instead of
+    # eight scattered element gathers.
+    flat_i = i0.reshape(-1, 3)
+    blocks = jax.vmap(lambda start: jax.lax.dynamic_slice(values, start, (2, 2, 2)))(flat_i)
+    blocks = blocks.reshape(*i0.shape[:-1], 2, 2, 2)
+    c000, c100, c010, c110 = (
+        blocks[..., 0, 0, 0],
+        blocks[..., 1, 0, 0],
+        blocks[..., 0, 1, 0],
+        blocks[..., 1, 1, 0],
+    )
+    c001, c101, c011, c111 = (
+        blocks[..., 0, 0, 1],
+        blocks[..., 1, 0, 1],
+        blocks[..., 0, 1, 1],
+        blocks[..., 1, 1, 1],
+    )
     # Interpolate along x, then y, then z, keeping the partial derivatives.
     c00 = c000 + fx * (c100 - c000)
     c10 = c010 + fx * (c110 - c010)

@@ -109,15 +109,38 @@ def points_to_world(
     poses: LinkPoses, body: tuple[int, ...], local: Float[Array, "n 3"]
 ) -> Float[Array, "n 3"]:
     """Move body-frame points (e.g. surface samples) into the world. Shape: (n, 3)."""
-    idx = np.asarray(body, dtype=np.int32)
-    return poses.pos[idx] + matvec3(poses.rot[idx], local)
+    return _rigid_apply(poses, body, local, translate=True)
 
 
 def vectors_to_world(
     poses: LinkPoses, body: tuple[int, ...], local: Float[Array, "n 3"]
 ) -> Float[Array, "n 3"]:
     """Rotate body-frame directions (e.g. normals) into the world. Shape: (n, 3)."""
-    return matvec3(poses.rot[np.asarray(body, dtype=np.int32)], local)
+    return _rigid_apply(poses, body, local, translate=False)
+
+
+def _rigid_apply(poses: LinkPoses, body: tuple[int, ...], local, translate: bool):
+    # Points come grouped by body (runs of equal indices): transform each run with its
+    # body's pose by broadcasting instead of gathering one 3x3 matrix per point.
+    local = jnp.asarray(local)
+    out = []
+    for b, start, stop in _runs(body):
+        r = poses.rot[b]
+        pts = local[start:stop]
+        moved = pts[:, 0:1] * r[:, 0] + pts[:, 1:2] * r[:, 1] + pts[:, 2:3] * r[:, 2]
+        out.append(moved + poses.pos[b] if translate else moved)
+    return jnp.concatenate(out) if out else local
+
+
+@cache
+def _runs(body: tuple[int, ...]) -> tuple[tuple[int, int, int], ...]:
+    """(body, start, stop) of each run of equal consecutive body indices."""
+    runs, start = [], 0
+    for k in range(1, len(body) + 1):
+        if k == len(body) or body[k] != body[start]:
+            runs.append((body[start], start, k))
+            start = k
+    return tuple(runs)
 
 
 class _Plan(NamedTuple):

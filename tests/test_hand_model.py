@@ -155,7 +155,8 @@ def test_urdf_hand(tmp_path):
 def test_surface_points_lie_on_collision_surface(shadow):
     s, p = shadow.surface, shadow.primitives
     pts, nrm = np.asarray(s.points), np.asarray(s.normals)
-    assert pts.shape == (1024, 3) and nrm.shape == (1024, 3)
+    n = shadow.spec.n_surface_points
+    assert pts.shape == (n, 3) and nrm.shape == (n, 3)
     np.testing.assert_allclose(np.linalg.norm(nrm, axis=1), 1.0, atol=1e-6)
     for i in range(s.count):
         same = [k for k in range(p.count) if p.body[k] == s.body[i]]

@@ -31,7 +31,7 @@ ADROIT = HandSpec(
         thumb=(1.0, 0.0, 0.0),
     ),
     init_poses=(("open", ()),),
-    n_surface_points=1024,
+    n_surface_points=512,
     description="Adroit hand, gymnasium-robotics MJCF (Shadow-derived, 18 independent DoF)",
     license="Apache-2.0 (gymnasium-robotics)",
 )

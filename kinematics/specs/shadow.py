@@ -73,7 +73,7 @@ SHADOW = HandSpec(
             ),
         ),
     ),
-    n_surface_points=1024,
+    n_surface_points=512,
     description="Shadow Dexterous Hand, gymnasium-robotics MJCF (18 independent finger DoF)",
     license="MIT (gymnasium-robotics)",
 )
