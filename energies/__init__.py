@@ -22,7 +22,6 @@ from energies.terms import (
     joint_limit_energy,
     object_in_hand_energy,
     part_barrier_energy,
-    primitive_sdf,
     self_penetration_energy,
     table_energy,
 )
@@ -58,7 +57,6 @@ __all__ = [
     "net_wrench_residual",
     "object_in_hand_energy",
     "part_barrier_energy",
-    "primitive_sdf",
     "q1_metric",
     "self_penetration_energy",
     "table_energy",

@@ -8,11 +8,6 @@ import jax.numpy as jnp
 TINY = 1e-12
 
 
-def safe_norm(x, axis=-1, keepdims=False):
-    """sqrt(|x|^2 + TINY): finite gradient at x = 0."""
-    return jnp.sqrt(jnp.sum(x * x, axis=axis, keepdims=keepdims) + TINY)
-
-
 def safe_normalize(x, axis=-1):
     """x / |x|, and 0 (with a finite gradient) where x = 0."""
     sq = jnp.sum(x * x, axis=axis, keepdims=True)

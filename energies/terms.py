@@ -13,7 +13,7 @@ from energies._safe import safe_normalize
 from energies.target import GraspTarget
 from kinematics import HandModel, LinkPoses, points_to_world
 from kinematics._rotations import matmul3, matvec3
-from kinematics.geometry import BOX, CAPSULE, SPHERE
+from kinematics.geometry import primitive_sdf
 
 # The barrier's distance floor: b(d) is evaluated at max(d, BARRIER_MIN_DISTANCE) so it is
 # huge but finite, with a finite (large) gradient, when a fingertip touches a point.
@@ -63,28 +63,6 @@ def part_barrier_energy(
 def hand_in_object_energy(surface_sdf: Float[Array, " n_surface"]) -> Float[Array, ""]:
     """Hand surface samples inside the object: sum of penetration depths."""
     return jnp.sum(jnp.maximum(-surface_sdf, 0.0))
-
-
-def primitive_sdf(kind: int, size: Float[Array, "k 3"], x, y, z):
-    """Signed distance of points in the frames of k primitives of one kind.
-
-    Coordinates come as separate (k, n) arrays (structure of arrays: the long point axis
-    is the minor one, which vectorises on CPU). Shape: (k, n).
-    """
-    if kind == SPHERE:
-        return jnp.sqrt(x * x + y * y + z * z + 1e-12) - size[:, 0:1]
-    if kind == CAPSULE:
-        h = size[:, 1:2]
-        dz = z - jnp.clip(z, -h, h)
-        return jnp.sqrt(x * x + y * y + dz * dz + 1e-12) - size[:, 0:1]
-    if kind == BOX:
-        qx = jnp.abs(x) - size[:, 0:1]
-        qy = jnp.abs(y) - size[:, 1:2]
-        qz = jnp.abs(z) - size[:, 2:3]
-        ox, oy, oz = jnp.maximum(qx, 0.0), jnp.maximum(qy, 0.0), jnp.maximum(qz, 0.0)
-        outside = jnp.sqrt(ox * ox + oy * oy + oz * oz + 1e-12) - 1e-6
-        return outside + jnp.minimum(jnp.maximum(qx, jnp.maximum(qy, qz)), 0.0)
-    raise ValueError(f"unknown primitive kind {kind}")
 
 
 def object_in_hand_energy(

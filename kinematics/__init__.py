@@ -16,6 +16,7 @@ from kinematics.geometry import (
     CollisionSpheres,
     ContactCandidates,
     SurfacePoints,
+    primitive_sdf,
 )
 from kinematics.hand_model import HandModel, HandModelError
 from kinematics.hands import available_hands, hand_spec, load_hand, register_hand
@@ -42,6 +43,7 @@ __all__ = [
     "hand_spec",
     "load_hand",
     "points_to_world",
+    "primitive_sdf",
     "register_hand",
     "vectors_to_world",
 ]
