@@ -111,7 +111,7 @@ def build_hand(
             )
 
     primitives, meshes = _collision_primitives(m, bodies, hand_index)
-    surface = _sample_surface(primitives, meshes, len(bodies), n_surface_points)
+    surface = _sample_surface(primitives, meshes, n_surface_points)
     contact_set = _contact_candidates(contacts, bodies, hand_index, m, source)
 
     hand = cls(
@@ -447,7 +447,7 @@ def _collision_primitives(m: mujoco.MjModel, bodies: list[int], hand_index: dict
 
 
 def _sample_surface(
-    prims: CollisionPrimitives, meshes: list[trimesh.Trimesh], n_bodies: int, n_total: int
+    prims: CollisionPrimitives, meshes: list[trimesh.Trimesh], n_total: int
 ) -> SurfacePoints:
     """Evenly spread samples: area-proportional per body, farthest-point thinned."""
     if n_total <= 0:

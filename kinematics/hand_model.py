@@ -134,14 +134,13 @@ class HandModel:
                 f"independent joints: {', '.join(self.q_names)}"
             ) from None
 
-    def q_from_dict(self, angles: dict[str, float], default: str = "zero") -> np.ndarray:
-        """A joint vector from {joint name: value}; others at 0 clipped to limits (or mid).
+    def q_from_dict(self, angles: dict[str, float]) -> np.ndarray:
+        """A joint vector from {joint name: value}; other joints at 0 clipped to limits.
 
         Shape: (n_q,).
         """
         lo, hi = np.asarray(self.q_range).T
-        base = np.clip(0.0, lo, hi) if default == "zero" else 0.5 * (lo + hi)
-        q = np.array(base, dtype=np.float64)
+        q = np.array(np.clip(0.0, lo, hi), dtype=np.float64)
         for name, value in angles.items():
             q[self.q_index(name)] = value
         return np.clip(q, lo, hi)
