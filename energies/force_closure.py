@@ -7,8 +7,8 @@ half diagonal) so force and torque rows are commensurate. DFC is |sum_i w_i| (ev
 contact pushes with unit force). The LP relaxation lets the magnitudes vary:
     P = min_f |W f|  s.t.  max_i f_i = 1,  f_i >= 0,
 solved exactly as n box-constrained least squares (f_j = 1, 0 <= f_others <= 1), each
-by a fixed number of accelerated projected-gradient (FISTA) steps plus two active-set
-polishing solves - batched, no Python loop over hands, no host callback.
+by a fixed number of accelerated projected-gradient (FISTA) steps then primal active-set
+steps (`energies._box_qp`) - batched, no Python loop over hands, no host callback.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float
 
-# FISTA iterations and active-set polishing rounds of the inner solve.
-LP_ITERATIONS = 60
-LP_POLISH_ROUNDS = 3
-_BOUND_TOL = 1e-7
-_RIDGE = 1e-12
+from energies._box_qp import solve_fixings
+
+# FISTA warm-start iterations and primal active-set steps of the inner solve.
+LP_ITERATIONS = 10
+LP_ACTIVE_SET_STEPS = 8
 
 
 def contact_wrenches(
@@ -56,53 +56,9 @@ def lp_contact_forces(
     f has max 1. Shape: (n,), ().
     """
     w = jnp.asarray(wrenches)
-    n = w.shape[1]
     if active is not None:
         w = jnp.where(active[None, :], w, 0.0)
-    q = w.T @ w  # (n, n) Gram matrix; objective f^T Q f
-    step = 1.0 / (2.0 * jnp.sqrt(jnp.sum(q * q)) + _RIDGE)  # 1 / Lipschitz bound
-
-    def objective(f):
-        return f @ q @ f
-
-    def solve_fixing(j):
-        fixed = jnp.arange(n) == j
-        lo = jnp.where(fixed, 1.0, 0.0)
-        hi = jnp.ones(n)
-
-        def project(f):
-            return jnp.clip(f, lo, hi)
-
-        def fista(carry, _):
-            f, y, t = carry
-            f_next = project(y - step * 2.0 * (q @ y))
-            t_next = 0.5 * (1.0 + jnp.sqrt(1.0 + 4.0 * t * t))
-            y_next = f_next + ((t - 1.0) / t_next) * (f_next - f)
-            return (f_next, y_next, t_next), None
-
-        f0 = project(jnp.full(n, 0.5))
-        # Fully unrolled: each step is tiny, and a rolled loop costs more in loop overhead
-        # than in arithmetic once the batch is chunked.
-        (f, _, _), _ = jax.lax.scan(
-            fista, (f0, f0, jnp.ones(())), None, length=LP_ITERATIONS, unroll=True
-        )
-
-        def polish(f, _):
-            # Exact least squares on the variables strictly inside their bounds.
-            free = (f > _BOUND_TOL) & (f < 1.0 - _BOUND_TOL) & ~fixed
-            held = jnp.where(free, 0.0, f)
-            m = jnp.where(free[:, None] & free[None, :], q, 0.0) + jnp.diag(
-                jnp.where(free, _RIDGE, 1.0)
-            )
-            rhs = jnp.where(free, -(q @ held), 0.0)
-            cand = project(jnp.where(free, jnp.linalg.solve(m, rhs), held))
-            better = objective(cand) <= objective(f)
-            return jnp.where(better, cand, f), None
-
-        f, _ = jax.lax.scan(polish, f, None, length=LP_POLISH_ROUNDS, unroll=True)
-        return f, objective(f)
-
-    fs, objs = jax.vmap(solve_fixing)(jnp.arange(n))
+    fs, objs = solve_fixings(w.T @ w, LP_ITERATIONS, LP_ACTIVE_SET_STEPS)
     if active is not None:  # only an active contact may carry the unit force
         objs = jnp.where(active, objs, jnp.inf)
         fs = jnp.where(active[None, :], fs, 0.0)

@@ -13,7 +13,7 @@ from energies._safe import safe_normalize
 from energies.target import GraspTarget
 from kinematics import HandModel, LinkPoses, points_to_world
 from kinematics._rotations import matmul3, matvec3
-from kinematics.geometry import primitive_sdf
+from kinematics.geometry import CAPSULE, primitive_sdf
 
 # The barrier's distance floor: b(d) is evaluated at max(d, BARRIER_MIN_DISTANCE) so it is
 # huge but finite, with a finite (large) gradient, when a fingertip touches a point.
@@ -68,26 +68,55 @@ def hand_in_object_energy(surface_sdf: Float[Array, " n_surface"]) -> Float[Arra
 def object_in_hand_energy(
     hand: HandModel, poses: LinkPoses, object_points: Float[Array, "m 3"]
 ) -> Float[Array, ""]:
-    """Object surface samples inside the hand's collision primitives: sum of depths."""
+    """Object surface samples inside the hand's collision primitives.
+
+    Sum over primitives and points of the penetration depth (a point inside two
+    overlapping primitives counts twice; zero exactly when nothing penetrates). Summing
+    per primitive instead of taking the nearest primitive first avoids a (k, m) stack and
+    min, and capsules are measured as distances to their world-frame segments: this term
+    dominated the energy's cost before.
+    """
+    kinds = np.asarray(hand.primitives.kind)
+    total = jnp.zeros(())
+    for kind in np.unique(kinds):
+        sel = np.flatnonzero(kinds == kind)
+        axes, centre, size = _primitive_frames(hand, poses, sel)
+        px, py, pz = (object_points[:, j][None, :] - centre[:, j : j + 1] for j in range(3))
+        if kind == CAPSULE:
+            ux, uy, uz = (axes[:, j, 2:3] for j in range(3))
+            h = size[:, 1:2]
+            t = jnp.clip(ux * px + uy * py + uz * pz, -h, h)
+            dx, dy, dz = px - t * ux, py - t * uy, pz - t * uz
+            d = jnp.sqrt(dx * dx + dy * dy + dz * dz + 1e-12) - size[:, 0:1]
+        else:
+            d = primitive_sdf(int(kind), size, *_to_frames(axes, px, py, pz))
+        total = total + jnp.sum(jnp.maximum(-d, 0.0))
+    return total
+
+
+def _primitive_frames(hand: HandModel, poses: LinkPoses, sel: np.ndarray):
+    """World axes (k, 3, 3; columns), centres (k, 3) and sizes (k, 3) of primitives `sel`."""
     prims = hand.primitives
-    body = np.asarray(prims.body)
-    kinds = np.asarray(prims.kind)
-    # Primitive frames in the world: axes (k, 3, 3) and centres (k, 3).
-    axes = matmul3(poses.rot[body], jnp.asarray(prims.rot))
-    centre = poses.pos[body] + matvec3(poses.rot[body], jnp.asarray(prims.pos))
-    px, py, pz = (object_points[:, j][None, :] - centre[:, j : j + 1] for j in range(3))
-    # local_i = sum_j axes[k, j, i] p_j, each (k, m)
-    lx, ly, lz = (
+    body = np.asarray(prims.body)[sel]
+    rot = _take(poses.rot, body)
+    axes = matmul3(rot, jnp.asarray(prims.rot)[sel])
+    centre = _take(poses.pos, body) + matvec3(rot, jnp.asarray(prims.pos)[sel])
+    return axes, centre, jnp.asarray(prims.size)[sel]
+
+
+def _take(x: Array, index: np.ndarray) -> Array:
+    """x[index] for a static index, as a one-hot matmul: on CPU a gather's gradient is a
+    scatter-add that costs far more than this small dense product."""
+    one_hot = jnp.asarray(np.eye(x.shape[0], dtype=np.float32)[np.asarray(index)], x.dtype)
+    return (one_hot @ x.reshape(x.shape[0], -1)).reshape(len(index), *x.shape[1:])
+
+
+def _to_frames(axes, px, py, pz):
+    # World offsets (each (k, m)) into the k primitive frames: local_i = sum_j axes[k, j, i] p_j.
+    return tuple(
         axes[:, 0, i : i + 1] * px + axes[:, 1, i : i + 1] * py + axes[:, 2, i : i + 1] * pz
         for i in range(3)
     )
-    size = jnp.asarray(prims.size)
-    nearest = None
-    for kind in np.unique(kinds):  # one closed-form SDF per primitive kind, no select
-        sel = np.flatnonzero(kinds == kind)
-        d = jnp.min(primitive_sdf(int(kind), size[sel], lx[sel], ly[sel], lz[sel]), axis=0)
-        nearest = d if nearest is None else jnp.minimum(nearest, d)
-    return jnp.sum(jnp.maximum(-nearest, 0.0))
 
 
 def self_penetration_energy(hand: HandModel, poses: LinkPoses) -> Float[Array, ""]:
