@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import tyro
 
@@ -96,8 +96,71 @@ def object_info(
         print(f"wrote {json}")
 
 
+def validate(
+    grasps: tyro.conf.Positional[Path],
+    backend: Literal["mujoco", "mjx"] = "mujoco",
+    json: Path | None = None,
+    table_height: float | None = None,
+) -> None:
+    """Validate a saved grasp set in simulation (disturbance test + exact checks).
+
+    Args:
+        grasps: a grasp-set .npz (`GraspSet.save`, `jaxgrasp synthesize`).
+        backend: mujoco (MuJoCo C, multi-threaded: the CPU path) or mjx (accelerators).
+        json: write the summary and per-grasp results here.
+        table_height: add a table plane at this height (object frame).
+    """
+    import json as _json
+
+    from jaxgrasp.grasp_set import GraspSet
+    from jaxgrasp.objects import object_from_reference
+    from kinematics import load_hand
+    from sim import validate as run_validation
+
+    gs = GraspSet.load(grasps)
+    hand_model = load_hand(gs.hand)
+    obj = object_from_reference(gs.object_ref, gs.object_scale)
+    report = run_validation(
+        hand_model, obj, gs, part=gs.part, backend=backend, table_height=table_height
+    )
+    print(format_summary(report.summary))
+    if json is not None:
+        json.parent.mkdir(parents=True, exist_ok=True)
+        json.write_text(_json.dumps(report.to_json(), indent=2))
+        print(f"wrote {json}")
+
+
+def format_summary(summary: dict) -> str:
+    """A validation summary as aligned text, physics parameters included."""
+    rows = [
+        ("grasps", f"{summary['num_grasps']}"),
+        ("valid", f"{summary['num_valid']} ({100 * summary['valid_fraction']:.1f} %)"),
+        ("disturbance success", f"{100 * summary['success_rate']:.1f} %"),
+        (
+            "penetration mean / max",
+            f"{summary['pen_mean_mm']:.2f} / {summary['pen_max_mm']:.2f} mm",
+        ),
+        (
+            "self-penetration mean / max",
+            f"{summary['self_pen_mean_mm']:.2f} / {summary['self_pen_max_mm']:.2f} mm",
+        ),
+        ("Q1 mean", f"{summary['q1_mean']:.4f}"),
+        ("PTA / PGA", f"{100 * summary['pta']:.1f} % / {100 * summary['pga']:.1f} %"),
+        ("fingers in contact (mean)", f"{summary['contacts_mean']:.2f}"),
+        (
+            "pass rate by criterion",
+            ", ".join(f"{k} {100 * v:.0f} %" for k, v in summary["pass_rate"].items()),
+        ),
+        ("backend", f"{summary['backend']} ({summary['validated_grasps_per_s']:.1f} grasps/s)"),
+        ("physics", ", ".join(f"{k}={v}" for k, v in summary["config"].items())),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
 COMMANDS = {
     "hand": hand,
+    "validate": validate,
     "hands": hands,
     "object": object_info,
 }
@@ -108,6 +171,7 @@ OBJECT_COMMANDS = {
 
 
 def main(argv: Annotated[list[str] | None, tyro.conf.Suppress] = None) -> None:
+    from jaxgrasp.grasp_set import GraspSetError
     from jaxgrasp.object_model import ObjectError
     from kinematics import HandModelError
 
@@ -125,7 +189,7 @@ def main(argv: Annotated[list[str] | None, tyro.conf.Suppress] = None) -> None:
                 description="jaxgrasp: dexterous grasp synthesis (hands, objects, ...). "
                 "Object library: `jaxgrasp objects list|export`.",
             )
-    except (HandModelError, ObjectError, FileNotFoundError, ValueError) as err:
+    except (HandModelError, ObjectError, GraspSetError, FileNotFoundError, ValueError) as err:
         print(f"jaxgrasp: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
 

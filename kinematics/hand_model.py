@@ -322,8 +322,28 @@ def _compile(path: str | Path, kind: str) -> mujoco.MjModel:
 
 
 def _compile_urdf(path: Path) -> tuple[mujoco.MjModel, str]:
-    """Compile a URDF whose root link stays a body: it is hung on a floating joint from a
-    new world link (the root body's own joints are ignored by `HandModel`)."""
+    """Compile a URDF whose root link stays a body (see `hand_file_spec`)."""
+    spec, root = _urdf_spec(path)
+    try:
+        return spec.compile(), root
+    except Exception as err:
+        raise _compile_error(path, "URDF", err) from None
+
+
+def hand_file_spec(path: str | Path) -> mujoco.MjSpec:
+    """An editable `mujoco.MjSpec` of a hand file (MJCF, or URDF with its root link hung
+    on a floating joint from a new world link, as `HandModel.from_urdf` compiles it)."""
+    path = Path(path)
+    _check_file(path)
+    if path.suffix.lower() == ".urdf":
+        return _urdf_spec(path)[0]
+    try:
+        return mujoco.MjSpec.from_file(str(path))
+    except Exception as err:
+        raise _compile_error(path, "MJCF", err) from None
+
+
+def _urdf_spec(path: Path) -> tuple[mujoco.MjSpec, str]:
     import xml.etree.ElementTree as ET
 
     _check_file(path)
@@ -347,7 +367,7 @@ def _compile_urdf(path: Path) -> tuple[mujoco.MjModel, str]:
     ET.SubElement(joint, "child", link=roots[0])
     try:
         spec = mujoco.MjSpec.from_string(ET.tostring(robot, encoding="unicode"))
-        spec.meshdir = str(path.parent)
-        return spec.compile(), roots[0]
     except Exception as err:
         raise _compile_error(path, "URDF", err) from None
+    spec.meshdir = str(path.parent)
+    return spec, roots[0]

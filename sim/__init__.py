@@ -1,3 +1,31 @@
-"""MuJoCo / MJX validation of grasps (DESIGN.md section 8); depends on `kinematics` only."""
+"""MuJoCo / MJX validation of grasps (DESIGN.md section 8).
 
-__all__: list[str] = []
+validate(hand, obj, grasps, part=None, backend="mujoco" | "mjx", config=None)
+    -> ValidationReport (per-grasp flags and measurements + a summary)
+"""
+
+from sim.checks import GeometryChecks, caption, check_grasps
+from sim.config import SimConfig
+from sim.disturbance import DisturbanceResult, disturbance_test_mujoco
+from sim.grasps import GraspPoses, grasp_stages
+from sim.scene import Scene, SceneError, build_scene
+from sim.validate import BACKENDS, CRITERIA, ValidationReport, summarize, validate
+
+__all__ = [
+    "BACKENDS",
+    "CRITERIA",
+    "DisturbanceResult",
+    "GeometryChecks",
+    "GraspPoses",
+    "Scene",
+    "SceneError",
+    "SimConfig",
+    "ValidationReport",
+    "build_scene",
+    "caption",
+    "check_grasps",
+    "disturbance_test_mujoco",
+    "grasp_stages",
+    "summarize",
+    "validate",
+]

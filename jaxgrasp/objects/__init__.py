@@ -9,6 +9,7 @@ objects.export_glb("mug", 3, "mug.glb")     # GLB whose named geometries are the
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -17,6 +18,8 @@ import trimesh
 
 from jaxgrasp.object_model import ObjectError, PreparedObject
 from jaxgrasp.objects._library import CATEGORIES
+
+PROCEDURAL_PREFIX = "procedural:"
 
 
 def categories() -> tuple[str, ...]:
@@ -45,7 +48,30 @@ def make_object(category: str, seed: int = 0, **load_kwargs) -> PreparedObject:
     """A prepared object of `category` (see `jaxgrasp.load_object` for the options)."""
     from jaxgrasp.object_loading import load_object
 
-    return load_object(part_scene(make_parts(category, seed)), name=category, **load_kwargs)
+    obj = load_object(part_scene(make_parts(category, seed)), name=category, **load_kwargs)
+    return dataclasses.replace(obj, source=f"{PROCEDURAL_PREFIX}{category}:{seed}")
+
+
+def object_from_reference(reference: str | Path, scale: float = 1.0, **load_kwargs):
+    """The object a reference names: `procedural:CATEGORY:SEED` (what `make_object`
+    records as `source`) or a mesh file path (loaded with `scale`). This is how saved
+    grasp sets point at their object."""
+    ref = str(reference)
+    if ref.startswith(PROCEDURAL_PREFIX):
+        try:
+            category, seed = ref[len(PROCEDURAL_PREFIX) :].rsplit(":", 1)
+            seed_value = int(seed)
+        except ValueError:
+            raise ObjectError(
+                f"bad procedural object reference '{ref}'; expected procedural:CATEGORY:SEED"
+            ) from None
+        obj = make_object(category, seed_value, **load_kwargs)
+        if scale != 1.0:
+            raise ObjectError(f"procedural object '{ref}' cannot be rescaled (scale {scale})")
+        return obj
+    from jaxgrasp.object_loading import load_object
+
+    return load_object(ref, scale, **load_kwargs)
 
 
 def export_glb(category: str, seed: int, path: str | Path) -> Path:
@@ -59,4 +85,11 @@ def export_glb(category: str, seed: int, path: str | Path) -> Path:
     return path
 
 
-__all__ = ["categories", "export_glb", "make_object", "make_parts", "part_scene"]
+__all__ = [
+    "categories",
+    "export_glb",
+    "make_object",
+    "make_parts",
+    "object_from_reference",
+    "part_scene",
+]

@@ -1,0 +1,150 @@
+"""A set of grasps of one hand on one object, with what is needed to reload both."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from sim.grasps import GraspPoses
+
+_ARRAYS = ("root_pos", "root_quat", "q_pregrasp", "q_grasp", "q_squeeze")
+FORMAT_VERSION = 1
+
+
+class GraspSetError(ValueError):
+    """A grasp-set file is missing, unreadable or inconsistent."""
+
+
+@dataclasses.dataclass(frozen=True)
+class GraspSet:
+    """Grasps (object frame) of hand `hand` on the object `object_ref` names.
+
+    Fields:
+        root_pos: hand root positions. Shape: (B, 3).
+        root_quat: hand root orientations, wxyz. Shape: (B, 4).
+        q_pregrasp / q_grasp / q_squeeze: independent joints before closing, at the
+            grasp, and the squeeze targets. Shape: (B, n_q) each.
+        energy: total energy of each grasp (NaN if unknown). Shape: (B,).
+        terms: per-term energies {name: (B,)}.
+        hand: hand registry name (`kinematics.load_hand`).
+        object_ref: `procedural:CATEGORY:SEED` or a mesh path
+            (`jaxgrasp.objects.object_from_reference`).
+        object_name: the object's name (used in captions).
+        object_scale: scale the mesh is loaded with.
+        part: target part name, or None for whole-object grasps.
+        mode: contact mode ("wrap", "pinch", ...).
+        fingers: the contact candidates the grasps were optimized with.
+    """
+
+    root_pos: np.ndarray
+    root_quat: np.ndarray
+    q_pregrasp: np.ndarray
+    q_grasp: np.ndarray
+    q_squeeze: np.ndarray
+    energy: np.ndarray
+    terms: dict[str, np.ndarray]
+    hand: str
+    object_ref: str
+    object_name: str
+    object_scale: float = 1.0
+    part: str | None = None
+    mode: str = "wrap"
+    fingers: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        b = np.asarray(self.root_pos).shape[0] if np.ndim(self.root_pos) == 2 else -1
+        shapes = {k: np.shape(getattr(self, k)) for k in _ARRAYS}
+        n_q = shapes["q_grasp"][-1] if len(shapes["q_grasp"]) == 2 else -1
+        expected = {
+            "root_pos": (b, 3),
+            "root_quat": (b, 4),
+            "q_pregrasp": (b, n_q),
+            "q_grasp": (b, n_q),
+            "q_squeeze": (b, n_q),
+        }
+        bad = [f"{k} {shapes[k]}" for k in _ARRAYS if shapes[k] != expected[k] or b < 0]
+        if bad or np.shape(self.energy) != (b,):
+            raise GraspSetError(f"inconsistent grasp-set arrays: {', '.join(bad) or 'energy'}")
+        for k in _ARRAYS:
+            if not np.all(np.isfinite(getattr(self, k))):
+                raise GraspSetError(f"grasp set has non-finite values in {k}")
+
+    @property
+    def count(self) -> int:
+        return int(np.shape(self.root_pos)[0])
+
+    def poses(self) -> GraspPoses:
+        """The arrays the simulator needs."""
+        return GraspPoses(*(np.asarray(getattr(self, k), dtype=np.float64) for k in _ARRAYS))
+
+    def take(self, index) -> GraspSet:
+        """A subset (numpy index / mask / slice)."""
+        arrays = {k: np.asarray(getattr(self, k))[index] for k in _ARRAYS}
+        return dataclasses.replace(
+            self,
+            **arrays,
+            energy=np.asarray(self.energy)[index],
+            terms={k: np.asarray(v)[index] for k, v in self.terms.items()},
+        )
+
+    def metadata(self) -> dict:
+        return {
+            "format_version": FORMAT_VERSION,
+            "hand": self.hand,
+            "object_ref": self.object_ref,
+            "object_name": self.object_name,
+            "object_scale": self.object_scale,
+            "part": self.part,
+            "mode": self.mode,
+            "fingers": list(self.fingers),
+            "count": self.count,
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write an .npz (arrays + JSON metadata), atomically."""
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_suffix(".npz")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        arrays = {k: np.asarray(getattr(self, k)) for k in _ARRAYS}
+        arrays["energy"] = np.asarray(self.energy)
+        arrays.update({f"term:{k}": np.asarray(v) for k, v in self.terms.items()})
+        arrays["metadata"] = np.array(json.dumps(self.metadata()))
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
+        np.savez_compressed(tmp, **arrays)
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> GraspSet:
+        path = Path(path)
+        if not path.is_file():
+            raise GraspSetError(f"grasp set not found: {path}")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                meta = json.loads(str(z["metadata"]))
+                arrays = {k: z[k] for k in _ARRAYS}
+                energy = z["energy"]
+                terms = {k[5:]: z[k] for k in z.files if k.startswith("term:")}
+        except (OSError, ValueError, KeyError) as err:
+            raise GraspSetError(f"{path} is not a jaxgrasp grasp set ({err})") from None
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise GraspSetError(
+                f"{path}: grasp-set format {meta.get('format_version')} is not {FORMAT_VERSION}"
+            )
+        return cls(
+            **arrays,
+            energy=energy,
+            terms=terms,
+            hand=meta["hand"],
+            object_ref=meta["object_ref"],
+            object_name=meta["object_name"],
+            object_scale=float(meta["object_scale"]),
+            part=meta["part"],
+            mode=meta["mode"],
+            fingers=tuple(meta["fingers"]),
+        )

@@ -1,0 +1,230 @@
+"""The six-direction disturbance test (DexGraspBench protocol, DESIGN.md §8), MuJoCo C.
+
+Per grasp: the hand root is placed by mocap, the fingers start at the pregrasp joints,
+their servo targets ramp to the grasp and then the squeeze joints while the object is
+held in place by a weld (so a poor closing order cannot shove it, and a hand that does
+not reach it has nothing to hold when the weld is released); from that state, with the
+weld off, six copies each hold for `hold_s` while a force of
+`force_scale * mass` N along +-x, +-y, +-z pushes the object's centre of mass. Gravity is
+off, so an object that is not held drifts away and fails. All worlds are stepped by
+`mujoco.rollout` on a thread pool (MuJoCo's C stepping, no Python per step).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import NamedTuple
+
+import jax
+import mujoco
+import numpy as np
+from mujoco import rollout
+
+from kinematics import HandModel, full_joint_angles
+from sim.grasps import GraspPoses
+from sim.scene import Scene
+
+DIRECTIONS = np.array(
+    [[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], dtype=np.float64
+)
+DIRECTION_NAMES = ("+x", "-x", "+y", "-y", "+z", "-z")
+# Hold steps per rollout call: failed grasps are dropped between calls.
+_HOLD_SEGMENT = 100
+_S = mujoco.mjtState
+_INITIAL = _S.mjSTATE_FULLPHYSICS  # time, qpos, qvel, act, ... (mocap is an input)
+_MOCAP = _S.mjSTATE_MOCAP_POS | _S.mjSTATE_MOCAP_QUAT
+# Input layouts follow mjtState's bit order: ctrl, xfrc_applied, eq_active, mocap.
+_CLOSING_INPUT = _S.mjSTATE_CTRL | _S.mjSTATE_EQ_ACTIVE | _MOCAP
+_HOLD_INPUT = _S.mjSTATE_CTRL | _S.mjSTATE_XFRC_APPLIED | _S.mjSTATE_EQ_ACTIVE | _MOCAP
+
+
+class DisturbanceResult(NamedTuple):
+    """Outcome of the disturbance test.
+
+    Fields:
+        success: the object stayed within the limits in all six directions. Shape: (B,).
+        translation: centre-of-mass displacement after each hold (m). Shape: (B, 6).
+        rotation_deg: object rotation after each hold (degrees). Shape: (B, 6).
+        settle_translation: displacement after closing, before any force (m). Shape: (B,).
+    """
+
+    success: np.ndarray
+    translation: np.ndarray
+    rotation_deg: np.ndarray
+    settle_translation: np.ndarray
+
+
+def initial_qpos(scene: Scene, hand: HandModel, q: np.ndarray) -> np.ndarray:
+    """qpos of each world: hand joints (coupled ones derived) from q, object at rest at
+    the origin. Shape: (B, nq)."""
+    q = np.atleast_2d(np.asarray(q, dtype=np.float32))
+    joints = np.asarray(_all_joint_angles(hand, q), dtype=np.float64)
+    qpos = np.tile(scene.model.qpos0, (len(q), 1))
+    qpos[:, scene.joint_qpos] = joints
+    qpos[:, scene.object_qpos : scene.object_qpos + 7] = [0, 0, 0, 1, 0, 0, 0]
+    return qpos
+
+
+_all_joint_angles = jax.jit(jax.vmap(full_joint_angles, in_axes=(None, 0)))
+
+
+def initial_states(scene: Scene, hand: HandModel, grasps: GraspPoses) -> np.ndarray:
+    """Full physics states (mjSTATE_FULLPHYSICS) of every grasp at its pregrasp.
+    Shape: (B, nstate)."""
+    m = scene.model
+    data = mujoco.MjData(m)
+    qpos = initial_qpos(scene, hand, grasps.q_pregrasp)
+    out = np.empty((grasps.count, mujoco.mj_stateSize(m, _INITIAL)))
+    for i in range(grasps.count):
+        mujoco.mj_resetData(m, data)
+        data.qpos[:] = qpos[i]
+        mujoco.mj_getState(m, data, out[i], _INITIAL)
+    return out
+
+
+def _mocap_inputs(scene: Scene, grasps: GraspPoses) -> np.ndarray:
+    """mocap_pos, mocap_quat of every mocap body for each grasp. Shape: (B, 7 nmocap)."""
+    m = scene.model
+    pos = np.tile(m.body_pos[m.body_mocapid >= 0][None], (grasps.count, 1, 1))
+    quat = np.tile(m.body_quat[m.body_mocapid >= 0][None], (grasps.count, 1, 1))
+    mocap_bodies = np.flatnonzero(m.body_mocapid >= 0)
+    order = np.argsort(m.body_mocapid[mocap_bodies])
+    pos, quat = pos[:, order], quat[:, order]
+    pos[:, scene.mocap], quat[:, scene.mocap] = scene.mocap_pose(grasps.root_pos, grasps.root_quat)
+    return np.concatenate([pos.reshape(grasps.count, -1), quat.reshape(grasps.count, -1)], axis=1)
+
+
+def closing_controls(scene: Scene, grasps: GraspPoses) -> np.ndarray:
+    """Inputs of the closing phase: servo targets pregrasp -> grasp, then grasp ->
+    squeeze, linear in time; the object weld on; the mocap pose.
+    Shape: (B, n_steps, n_q + n_eq + 7 nmocap)."""
+    c = scene.config
+    a = np.linspace(0.0, 1.0, c.close_steps + 1)[1:, None, None]
+    b = np.linspace(0.0, 1.0, c.squeeze_steps + 1)[1:, None, None]
+    pre, grasp, squeeze = (np.asarray(x, dtype=np.float64)[None] for x in grasps[2:])
+    ramp = np.concatenate([pre + a * (grasp - pre), grasp + b * (squeeze - grasp)])
+    ramp = ramp.transpose(1, 0, 2)
+    n, steps = ramp.shape[:2]
+    eq = np.tile(_eq_active(scene, weld=True), (n, steps, 1))
+    mocap = np.repeat(_mocap_inputs(scene, grasps)[:, None], steps, axis=1)
+    return np.ascontiguousarray(np.concatenate([ramp, eq, mocap], axis=-1))
+
+
+def _eq_active(scene: Scene, weld: bool) -> np.ndarray:
+    """eq_active vector: the model's defaults, with the object weld on or off."""
+    active = scene.model.eq_active0.astype(np.float64).copy()
+    active[scene.object_weld] = float(weld)
+    return active
+
+
+def hold_controls(scene: Scene, grasps: GraspPoses) -> np.ndarray:
+    """Constant inputs of the hold phase for grasp-major, direction-minor worlds: squeeze
+    targets, the push on the object, the weld off, the mocap pose.
+    Shape: (6 B, 1, n_q + 6 n_body + n_eq + 7 nmocap)."""
+    m = scene.model
+    n = grasps.count
+    xfrc = np.zeros((n, 6, m.nbody, 6))
+    xfrc[:, :, scene.object_body, :3] = (
+        scene.config.force_scale * scene.config.object_mass * DIRECTIONS[None]
+    )
+    ctrl = np.repeat(np.asarray(grasps.q_squeeze, dtype=np.float64)[:, None], 6, axis=1)
+    eq = np.tile(_eq_active(scene, weld=False), (n, 6, 1))
+    mocap = np.repeat(_mocap_inputs(scene, grasps)[:, None], 6, axis=1)
+    control = np.concatenate([ctrl, xfrc.reshape(n, 6, -1), eq, mocap], axis=-1)
+    return np.ascontiguousarray(control.reshape(n * 6, 1, -1))
+
+
+def object_motion(scene: Scene, qpos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centre-of-mass displacement (m) and rotation (degrees) of the object from its start
+    (origin, identity) for qpos rows. Shape: (...,), (...,)."""
+    pos = qpos[..., scene.object_qpos : scene.object_qpos + 3]
+    quat = qpos[..., scene.object_qpos + 3 : scene.object_qpos + 7]
+    quat = quat / np.maximum(np.linalg.norm(quat, axis=-1, keepdims=True), 1e-12)
+    w, v = quat[..., :1], quat[..., 1:]
+    c = scene.object_com
+    # R c = c + 2 w (v x c) + 2 v x (v x c)
+    vc = np.cross(v, np.broadcast_to(c, v.shape))
+    moved_com = pos + c + 2 * w * vc + 2 * np.cross(v, vc)
+    translation = np.linalg.norm(moved_com - c, axis=-1)
+    rotation = np.degrees(2.0 * np.arccos(np.clip(np.abs(w[..., 0]), 0.0, 1.0)))
+    return translation, rotation
+
+
+def disturbance_test_mujoco(
+    scene: Scene,
+    hand: HandModel,
+    grasps: GraspPoses,
+    *,
+    nthread: int | None = None,
+    chunk: int = 32,
+) -> DisturbanceResult:
+    """Run the test with MuJoCo C on `nthread` threads (default: all cores), `chunk`
+    grasps (6 x chunk worlds) at a time to bound the memory of recorded states."""
+    nthread = nthread or os.cpu_count() or 1
+    m = scene.model
+    datas = [mujoco.MjData(m) for _ in range(nthread)]
+    trans, rot, settle = [], [], []
+    for start in range(0, grasps.count, chunk):
+        part = grasps.take(slice(start, start + chunk))
+        t, r, s = _run_chunk(scene, hand, part, datas)
+        trans.append(t)
+        rot.append(r)
+        settle.append(s)
+    translation = np.concatenate(trans) if trans else np.zeros((0, 6))
+    rotation = np.concatenate(rot) if rot else np.zeros((0, 6))
+    c = scene.config
+    ok = (translation < c.max_translation) & (rotation < c.max_rotation_deg)
+    return DisturbanceResult(
+        success=ok.all(axis=1),
+        translation=translation,
+        rotation_deg=rotation,
+        settle_translation=np.concatenate(settle) if settle else np.zeros(0),
+    )
+
+
+def _run_chunk(scene, hand, grasps, datas):
+    m = scene.model
+    c = scene.config
+    n = grasps.count
+    state0 = initial_states(scene, hand, grasps)
+    closing, _ = rollout.rollout(
+        m,
+        datas,
+        state0,
+        closing_controls(scene, grasps),
+        control_spec=_CLOSING_INPUT,
+        persistent_pool=True,
+    )
+    closed = closing[:, -1]
+    settle, _ = object_motion(scene, _qpos(m, closed))
+    # The hold runs in segments; a grasp that already failed in some direction is dropped
+    # (a failure is final: the object left the limits while it should have been held).
+    state = np.repeat(closed, 6, axis=0)
+    control = hold_controls(scene, grasps)
+    trans, rot = np.zeros((n, 6)), np.zeros((n, 6))
+    alive = np.arange(n)
+    done = 0
+    while done < c.hold_steps and len(alive):
+        steps = min(_HOLD_SEGMENT, c.hold_steps - done)
+        worlds = (alive[:, None] * 6 + np.arange(6)).reshape(-1)
+        out, _ = rollout.rollout(
+            m,
+            datas,
+            state[worlds],
+            control[worlds],
+            control_spec=_HOLD_INPUT,
+            nstep=steps,
+            persistent_pool=True,
+        )
+        state[worlds] = out[:, -1]
+        t, r = object_motion(scene, _qpos(m, out[:, -1]))
+        trans[alive], rot[alive] = t.reshape(-1, 6), r.reshape(-1, 6)
+        failed = (trans[alive] >= c.max_translation) | (rot[alive] >= c.max_rotation_deg)
+        alive = alive[~failed.any(axis=1)]
+        done += steps
+    return trans, rot, settle
+
+
+def _qpos(m: mujoco.MjModel, states: np.ndarray) -> np.ndarray:
+    # FULLPHYSICS layout: time, qpos, ...
+    return states[:, 1 : 1 + m.nq]
