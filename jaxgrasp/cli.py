@@ -130,6 +130,100 @@ def validate(
         print(f"wrote {json}")
 
 
+def synthesize(
+    mesh: tyro.conf.Positional[str],
+    out: Path = Path("out/synthesis"),
+    part: str | None = None,
+    mode: Literal["wrap", "pinch"] = "wrap",
+    num: int = 256,
+    steps: int | None = None,
+    seed: int = 0,
+    scale: float = 1.0,
+    hand: str = "shadow",
+    validate: bool = False,
+) -> None:
+    """Optimize grasps of one object; write grasps.npz, pictures and summary.json.
+
+    Args:
+        mesh: a mesh file (GLB/GLTF parts become named parts) or procedural:CATEGORY:SEED.
+        out: output directory.
+        part: target part (default: the whole object).
+        mode: wrap (5 fingertips + palm) or pinch (thumb, index, middle + palm).
+        num: number of grasps.
+        steps: optimizer iterations (default: the library's).
+        seed: random seed.
+        scale: mesh scale (0.001 for millimetres).
+        hand: registered hand name.
+        validate: also validate in MuJoCo (disturbance test + exact checks).
+    """
+    from jaxgrasp.objects import object_from_reference
+    from jaxgrasp.pipeline import run_synthesis
+
+    obj = object_from_reference(mesh, scale)
+    summary = run_synthesis(
+        obj,
+        out,
+        hand_name=hand,
+        part=part,
+        mode=mode,
+        num=num,
+        steps=steps,
+        seed=seed,
+        validate=validate,
+    )
+    _print_run(summary, out)
+
+
+def demo(out: Path = Path("out/demo"), num: int = 64, seed: int = 0) -> None:
+    """The main job on a built-in default: Wrap grasps of a procedural mug's handle with
+    the Shadow Hand, validated in MuJoCo; grasps, pictures and summary.json in OUT.
+
+    Args:
+        out: output directory.
+        num: number of grasps.
+        seed: random seed.
+    """
+    from jaxgrasp import objects
+    from jaxgrasp.pipeline import run_synthesis
+
+    obj = objects.make_object("mug", 0)
+    summary = run_synthesis(obj, out, part="handle", mode="wrap", num=num, seed=seed)
+    _print_run(summary, out)
+
+
+def show(grasps: tyro.conf.Positional[Path], out: Path = Path("out/show"), top_k: int = 4) -> None:
+    """PNG pictures of the best grasps of a grasp set (headless).
+
+    Args:
+        grasps: a grasp-set .npz.
+        out: output directory.
+        top_k: how many grasps (lowest energy first).
+    """
+    from jaxgrasp.pipeline import show_grasps
+
+    for p in show_grasps(grasps, out, top_k=top_k):
+        print(f"wrote {p}")
+
+
+def _print_run(summary: dict, out: Path) -> None:
+    keys = (
+        "num_grasps",
+        "num_valid",
+        "valid_fraction",
+        "success_rate",
+        "pen_mean_mm",
+        "self_pen_mean_mm",
+        "q1_mean",
+        "pta",
+        "pga",
+        "grasps_per_s",
+    )
+    for k in keys:
+        v = summary.get(k)
+        print(f"{k:18s} {v:.4g}" if isinstance(v, float) else f"{k:18s} {v}")
+    print(f"wrote {out}/grasps.npz, {out}/summary.json, {len(summary['pictures'])} pictures")
+
+
 def format_summary(summary: dict) -> str:
     """A validation summary as aligned text, physics parameters included."""
     rows = [
@@ -159,6 +253,9 @@ def format_summary(summary: dict) -> str:
 
 
 COMMANDS = {
+    "demo": demo,
+    "synthesize": synthesize,
+    "show": show,
     "hand": hand,
     "validate": validate,
     "hands": hands,
@@ -173,6 +270,7 @@ OBJECT_COMMANDS = {
 def main(argv: Annotated[list[str] | None, tyro.conf.Suppress] = None) -> None:
     from jaxgrasp.grasp_set import GraspSetError
     from jaxgrasp.object_model import ObjectError
+    from jaxgrasp.synthesis import SynthesisError
     from kinematics import HandModelError
 
     args = list(sys.argv[1:] if argv is None else argv)
@@ -189,7 +287,14 @@ def main(argv: Annotated[list[str] | None, tyro.conf.Suppress] = None) -> None:
                 description="jaxgrasp: dexterous grasp synthesis (hands, objects, ...). "
                 "Object library: `jaxgrasp objects list|export`.",
             )
-    except (HandModelError, ObjectError, GraspSetError, FileNotFoundError, ValueError) as err:
+    except (
+        HandModelError,
+        ObjectError,
+        GraspSetError,
+        SynthesisError,
+        FileNotFoundError,
+        ValueError,
+    ) as err:
         print(f"jaxgrasp: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
 

@@ -26,12 +26,15 @@ FINGER_COLOURS = {
 }
 
 
-def hand_world_meshes(hand: HandModel, q: np.ndarray) -> list[np.ndarray]:
-    """World-frame triangles of every collision primitive at joint pose `q` (root at origin).
-
-    Returns one (n_tris, 3, 3) array per primitive.
+def hand_world_meshes(
+    hand: HandModel, q: np.ndarray, root_pos=None, root_quat=None
+) -> list[np.ndarray]:
+    """World-frame triangles of every collision primitive at joint pose `q` (root at the
+    origin unless a root pose is given). Returns one (n_tris, 3, 3) array per primitive.
     """
-    poses = forward_kinematics(hand, np.zeros(3), np.array([1.0, 0, 0, 0]), np.asarray(q))
+    root_pos = np.zeros(3) if root_pos is None else np.asarray(root_pos, dtype=np.float32)
+    root_quat = np.array([1.0, 0, 0, 0]) if root_quat is None else np.asarray(root_quat, np.float32)
+    poses = forward_kinematics(hand, root_pos, root_quat, np.asarray(q, dtype=np.float32))
     pos, rot = np.asarray(poses.pos), np.asarray(poses.rot)
     prims = hand.primitives
     out = []
@@ -89,5 +92,54 @@ def render_hand(
     fig.suptitle(title or f"{hand.name}: collision primitives and contact candidates")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def render_grasp(
+    hand: HandModel,
+    obj,
+    root_pos,
+    root_quat,
+    q,
+    path: str | Path,
+    part: str | None = None,
+    views: tuple[tuple[float, float], ...] = ((20.0, -60.0), (20.0, 30.0), (80.0, -90.0)),
+    title: str | None = None,
+) -> Path:
+    """Write a PNG of one grasp: the object (target part in orange, other parts grey)
+    and the hand's collision primitives, from several views. Headless (Agg)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tris = hand_world_meshes(hand, q, root_pos, root_quat)
+    v = np.asarray(obj.vertices)
+    f = np.asarray(obj.faces)
+    face_part = np.asarray(obj.face_part)
+    target = None if part is None else obj.part_index(part)
+    pts = np.concatenate([v] + [t.reshape(-1, 3) for t in tris])
+    centre = 0.5 * (pts.max(0) + pts.min(0))
+    half = 0.5 * float((pts.max(0) - pts.min(0)).max()) + 0.005
+    fig = plt.figure(figsize=(4.5 * len(views), 4.8))
+    for k, (elev, azim) in enumerate(views):
+        ax = fig.add_subplot(1, len(views), k + 1, projection="3d")
+        colours = np.where(
+            (face_part == target)[:, None] if target is not None else np.zeros((len(f), 1), bool),
+            np.array([[0.95, 0.55, 0.1, 0.55]]),
+            np.array([[0.6, 0.6, 0.6, 0.35]]),
+        )
+        ax.add_collection3d(Poly3DCollection(v[f], facecolors=colours, edgecolor="none"))
+        for t in tris:
+            ax.add_collection3d(
+                Poly3DCollection(t, facecolor=(0.25, 0.4, 0.75, 0.55), edgecolor="none")
+            )
+        ax.set_xlim(centre[0] - half, centre[0] + half)
+        ax.set_ylim(centre[1] - half, centre[1] + half)
+        ax.set_zlim(centre[2] - half, centre[2] + half)
+        ax.set_box_aspect((1, 1, 1))
+        ax.view_init(elev=elev, azim=azim)
+        ax.set_axis_off()
+    fig.suptitle(title or f"{hand.name} on {obj.name}" + (f" ({part})" if part else ""))
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     return path

@@ -88,11 +88,19 @@ def _compiled_runner(scene: Scene):
     weld_off = jnp.asarray(_eq_active(scene, weld=False))
     closing_steps = scene.config.close_steps + scene.config.squeeze_steps
     mocap = scene.mocap
+    mocap_body = int(np.flatnonzero(scene.model.body_mocapid == mocap)[0])
 
     def one_world(qpos, ctrl_seq, mpos, mquat, force, squeeze):
         # One scan over closing + hold (a single mjx.step in the program: MJX compile
         # time dominates on CPU). Closing: ramped targets, weld on, no force; hold:
         # squeeze targets, weld off, the push.
+        # MJX places a mocap body after the kinematic tree pass, so its children would
+        # not follow it: the hand's pose goes into this world's copy of the model instead
+        # (body_pos / body_quat of the mocap body; models vmap like data).
+        mx_world = mx.replace(
+            body_pos=mx.body_pos.at[mocap_body].set(mpos),
+            body_quat=mx.body_quat.at[mocap_body].set(mquat),
+        )
         d = mjx.make_data(mx)
         d = d.replace(
             qpos=qpos,
@@ -110,7 +118,7 @@ def _compiled_runner(scene: Scene):
                 xfrc_applied=jnp.where(closing, zero, force),
                 eq_active=jnp.where(closing, weld_on, weld_off).astype(d.eq_active.dtype),
             )
-            d = mjx.step(mx, d)
+            d = mjx.step(mx_world, d)
             closed_qpos = jnp.where(t == closing_steps - 1, d.qpos, closed_qpos)
             return (d, closed_qpos), None
 

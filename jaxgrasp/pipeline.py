@@ -1,0 +1,157 @@
+"""The main job for one object: synthesize -> (validate) -> pictures + summary.json.
+
+`run_synthesis` is what `jaxgrasp synthesize` and `jaxgrasp demo` call; `show_grasps`
+is `jaxgrasp show`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from jaxgrasp.grasp_set import GraspSet
+from jaxgrasp.synthesis import SynthesisConfig, synthesize
+
+SUMMARY_KEYS = (
+    "num_grasps",
+    "num_valid",
+    "valid_fraction",
+    "success_rate",
+    "pen_mean_mm",
+    "pen_max_mm",
+    "self_pen_mean_mm",
+    "q1_mean",
+    "pta",
+    "pga",
+    "grasps_per_s",
+)
+
+
+def run_synthesis(
+    obj,
+    out: str | Path,
+    *,
+    hand_name: str = "shadow",
+    part: str | None = None,
+    mode: str = "wrap",
+    num: int = 256,
+    steps: int | None = None,
+    seed: int = 0,
+    validate: bool = True,
+    top_k: int = 4,
+    config: SynthesisConfig | None = None,
+    log=print,
+) -> dict:
+    """Synthesize grasps of `obj` (a PreparedObject), optionally validate them, write
+    `grasps.npz`, `validation.json`, `summary.json` and PNGs of the best grasps to `out`.
+    Returns the summary."""
+    from kinematics import load_hand
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    hand = load_hand(hand_name)
+    t0 = time.perf_counter()
+
+    def progress(done, total):
+        log(f"  optimized {done}/{total} hands ({time.perf_counter() - t0:.1f} s)")
+
+    log(f"synthesizing {num} {mode} grasps of {obj.name}" + (f" / {part}" if part else ""))
+    grasps = synthesize(
+        hand, obj, part, mode, num=num, steps=steps, seed=seed, config=config, progress=progress
+    )
+    synth_s = time.perf_counter() - t0
+    grasps.save(out / "grasps.npz")
+    summary: dict = {
+        "hand": hand.name,
+        "object": obj.name,
+        "object_ref": obj.source,
+        "part": part,
+        "mode": mode,
+        "num_grasps": grasps.count,
+        "synthesis_seconds": synth_s,
+        "energy_median": float(np.median(grasps.energy)),
+    }
+    order = np.argsort(grasps.energy)
+    if validate:
+        from sim import validate as run_validation
+
+        log("validating in MuJoCo (six-direction disturbance test + exact checks)")
+        report = run_validation(hand, obj, grasps, part=part)
+        (out / "validation.json").write_text(json.dumps(report.to_json(), indent=2))
+        summary.update({k: v for k, v in report.summary.items() if k != "config"})
+        summary["sim_config"] = report.summary["config"]
+        # Show valid grasps first (lowest energy among them), then the rest.
+        order = np.lexsort((grasps.energy, ~report.valid))
+        captions = report.captions
+    else:
+        captions = [""] * grasps.count
+        for key in SUMMARY_KEYS[1:-1]:
+            summary.setdefault(key, None)
+    total_s = time.perf_counter() - t0
+    summary["seconds"] = total_s
+    summary["grasps_per_s"] = grasps.count / max(total_s, 1e-9)
+    pictures = show_grasps(
+        grasps, out / "pictures", top_k=top_k, obj=obj, order=order, captions=captions
+    )
+    summary["pictures"] = [str(p) for p in pictures]
+    _write_json(out / "summary.json", summary)
+    return summary
+
+
+def show_grasps(
+    grasps: GraspSet | str | Path,
+    out: str | Path,
+    *,
+    top_k: int = 4,
+    obj=None,
+    order=None,
+    captions=None,
+) -> list[Path]:
+    """PNG pictures (three views, target part coloured) of the `top_k` best grasps
+    (lowest energy unless `order` is given). Works without a display."""
+    from jaxgrasp.objects import object_from_reference
+    from jaxgrasp.visualize import render_grasp
+    from kinematics import load_hand
+
+    gs = grasps if isinstance(grasps, GraspSet) else GraspSet.load(grasps)
+    if top_k <= 0:
+        raise ValueError(f"top_k must be positive, got {top_k}")
+    hand = load_hand(gs.hand)
+    obj = obj if obj is not None else object_from_reference(gs.object_ref, gs.object_scale)
+    order = np.argsort(gs.energy) if order is None else np.asarray(order)
+    paths = []
+    for rank, i in enumerate(order[:top_k]):
+        title = f"#{rank} (grasp {i}, E = {gs.energy[i]:.3f})"
+        if captions is not None and captions[i]:
+            title += f"\n{captions[i]}"
+        paths.append(
+            render_grasp(
+                hand,
+                obj,
+                gs.root_pos[i],
+                gs.root_quat[i],
+                gs.q_grasp[i],
+                Path(out) / f"grasp_{rank:02d}.png",
+                part=gs.part,
+                title=title,
+            )
+        )
+    return paths
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=_jsonable))
+    tmp.replace(path)
+
+
+def _jsonable(x):
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    raise TypeError(f"not JSON serializable: {type(x)}")

@@ -1,0 +1,272 @@
+"""`synthesize`: batched gradient-based grasp optimization (DESIGN.md §7).
+
+Initial poses come from `jaxgrasp.initialization`; then Adam (optax) on (root position,
+root quaternion, joints) runs for `steps` iterations inside one `lax.scan`, the energy
+being `energies.total_energy` vmapped over hands (in chunks, see
+`energies.batched_energy_and_grad`). After every step the quaternion is renormalised and
+the joints are projected onto their limits. The batch is split into `device_batch`
+pieces per compiled call (a memory budget) and sharded over all `jax.devices()` with
+`shard_map` (each device optimizes its own hands; the result does not depend on the
+device count). Multi-host: call `jax.distributed.initialize()` first (see
+`distributed_synthesize`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from energies import EnergyParams, EnergyWeights, batched_energy_and_grad, length_scale
+from jaxgrasp.grasp_set import GraspSet
+from jaxgrasp.initialization import InitConfig, initial_poses
+from kinematics import HandModel
+from sim.grasps import grasp_stages
+
+MODES = {
+    "wrap": ("thumb", "index", "middle", "ring", "little", "palm"),
+    "pinch": ("thumb", "index", "middle", "palm"),
+}
+
+
+class SynthesisError(ValueError):
+    """Bad synthesis input (unknown part or mode, bad counts, object/hand size mismatch)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SynthesisConfig:
+    """Optimizer and energy settings.
+
+    Fields:
+        steps: optimizer iterations.
+        lr_pos / lr_rot / lr_q: Adam learning rates of root position (m), quaternion
+            and joints (rad), each decayed by cosine to 10 % over the run.
+        weights / params: energy weights and constants.
+        init: initial pose sampling.
+        energy_chunk: hands per vmapped energy evaluation (cache-sized on CPU).
+        device_batch: hands per compiled call on each device (memory budget).
+    """
+
+    steps: int = 200
+    lr_pos: float = 2e-3
+    lr_rot: float = 1e-2
+    lr_q: float = 2e-2
+    weights: EnergyWeights = EnergyWeights()
+    params: EnergyParams = EnergyParams()
+    init: InitConfig = InitConfig()
+    energy_chunk: int = 32
+    device_batch: int = 1024
+
+
+def synthesize(
+    hand: HandModel,
+    obj,
+    part: str | None = None,
+    mode: str = "wrap",
+    num: int = 4096,
+    steps: int | None = None,
+    seed: int = 0,
+    config: SynthesisConfig | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> GraspSet:
+    """Optimize `num` grasps of `hand` on `obj` (`jaxgrasp.PreparedObject`).
+
+    Args:
+        part: target part name; None grasps the whole object (no part barrier).
+        mode: "wrap" (5 fingertips + palm) or "pinch" (thumb, index, middle + palm).
+        num: number of grasps (> 0).
+        steps: optimizer iterations (default `config.steps`).
+        seed: the random seed (same seed, same grasps).
+        progress: called with (hands done, hands total) after each compiled piece.
+
+    Returns:
+        A `GraspSet` with pregrasp / grasp / squeeze joints, total and per-term energies.
+    """
+    config = config or SynthesisConfig()
+    if steps is not None:
+        config = dataclasses.replace(config, steps=steps)
+    _check_inputs(hand, obj, part, mode, num, config)
+    part_index = None if part is None else obj.part_index(part)
+    fingers = MODES[mode]
+    pos0, quat0, q0 = initial_poses(hand, obj, part_index, mode, num, seed, config.init)
+
+    devices = jax.devices()
+    piece = config.device_batch * len(devices)
+    run = _optimizer(hand, obj, fingers, -1 if part_index is None else part_index, config)
+    outs = []
+    for start in range(0, num, piece):
+        stop = min(num, start + piece)
+        args = [x[start:stop] for x in (pos0, quat0, q0)]
+        outs.append(_run_sharded(run, devices, args))
+        if progress is not None:
+            progress(stop, num)
+    pos, quat, q, energy = (np.concatenate([o[k] for o in outs]) for k in range(4))
+    terms = {k: np.concatenate([o[4][k] for o in outs]) for k in outs[0][4]}
+    stages = grasp_stages(hand, pos, quat, q)
+    return GraspSet(
+        *stages,
+        energy=energy,
+        terms=terms,
+        hand=hand.name,
+        object_ref=obj.source,
+        object_name=obj.name,
+        object_scale=float(obj.scale) if not obj.source.startswith("procedural:") else 1.0,
+        part=part,
+        mode=mode,
+        fingers=fingers,
+    )
+
+
+def _run_sharded(run, devices, args):
+    """Pad the piece to a multiple of the device count, shard the batch axis, run."""
+    n = args[0].shape[0]
+    k = len(devices)
+    pad = (-n) % k
+    if pad:
+        args = [np.concatenate([x, np.repeat(x[-1:], pad, axis=0)]) for x in args]
+    args = [jnp.asarray(x, jnp.float32) for x in args]
+    if k > 1:
+        mesh = Mesh(np.array(devices), ("hands",))
+        sharding = NamedSharding(mesh, P("hands"))
+        args = [jax.device_put(x, sharding) for x in args]
+        fn = _sharded(run, mesh)
+    else:
+        fn = run
+    out = jax.device_get(fn(*args))
+    pos, quat, q, energy, terms = out
+    return (
+        np.asarray(pos[:n], np.float64),
+        np.asarray(quat[:n], np.float64),
+        np.asarray(q[:n], np.float64),
+        np.asarray(energy[:n], np.float64),
+        {k: np.asarray(v[:n], np.float64) for k, v in terms.items()},
+    )
+
+
+_SHARDED_CACHE: dict = {}
+
+
+def _sharded(run, mesh):
+    key = (id(run), mesh.devices.shape)
+    if key not in _SHARDED_CACHE:
+        _SHARDED_CACHE[key] = jax.jit(
+            jax.shard_map(
+                run, mesh=mesh, in_specs=(P("hands"),) * 3, out_specs=P("hands"), check_vma=False
+            )
+        )
+    return _SHARDED_CACHE[key]
+
+
+_OPTIMIZER_CACHE: dict = {}
+
+
+def _optimizer(hand, obj, fingers, part_index, config: SynthesisConfig):
+    """A jitted function (pos0, quat0, q0) -> (pos, quat, q, energy, terms) for a batch."""
+    key = (id(hand), id(obj), fingers, part_index, config)
+    if key in _OPTIMIZER_CACHE:
+        return _OPTIMIZER_CACHE[key]
+    scale = length_scale(obj)
+    lo, hi = (jnp.asarray(x, jnp.float32) for x in np.asarray(hand.q_range).T)
+
+    def energy_and_grad(pos, quat, q):
+        return batched_energy_and_grad(
+            config.weights,
+            hand,
+            obj,
+            pos,
+            quat,
+            q,
+            chunk=config.energy_chunk,
+            fingers=fingers,
+            target_part=part_index,
+            params=config.params,
+            scale=scale,
+        )
+
+    def schedule(lr):
+        return optax.cosine_decay_schedule(lr, max(config.steps, 1), alpha=0.1)
+
+    tx = optax.multi_transform(
+        {
+            "pos": optax.adam(schedule(config.lr_pos)),
+            "quat": optax.adam(schedule(config.lr_rot)),
+            "q": optax.adam(schedule(config.lr_q)),
+        },
+        {"pos": "pos", "quat": "quat", "q": "q"},
+    )
+
+    def run(pos0, quat0, q0):
+        params = {"pos": pos0, "quat": quat0, "q": q0}
+        state = tx.init(params)
+
+        def step(carry, _):
+            params, state = carry
+            (_, _), grads = energy_and_grad(params["pos"], params["quat"], params["q"])
+            grads = {"pos": grads[0], "quat": grads[1], "q": grads[2]}
+            updates, state = tx.update(grads, state, params)
+            params = optax.apply_updates(params, updates)
+            params = {
+                "pos": params["pos"],
+                "quat": params["quat"]
+                / jnp.maximum(jnp.linalg.norm(params["quat"], axis=-1, keepdims=True), 1e-6),
+                "q": jnp.clip(params["q"], lo, hi),
+            }
+            return (params, state), None
+
+        (params, _), _ = jax.lax.scan(step, (params, state), None, length=config.steps)
+        (energy, terms), _ = energy_and_grad(params["pos"], params["quat"], params["q"])
+        return params["pos"], params["quat"], params["q"], energy, terms
+
+    fn = jax.jit(run)
+    _OPTIMIZER_CACHE[key] = fn
+    return fn
+
+
+def _check_inputs(hand, obj, part, mode, num, config):
+    if mode not in MODES:
+        raise SynthesisError(f"unknown mode '{mode}'; choose one of {', '.join(MODES)}")
+    if not isinstance(num, int | np.integer) or num <= 0:
+        raise SynthesisError(f"num must be a positive integer, got {num}")
+    if config.steps < 0:
+        raise SynthesisError(f"steps must be >= 0, got {config.steps}")
+    if part is not None:
+        obj.part_index(part)  # ObjectError naming the parts
+    size = float(np.linalg.norm(np.ptp(np.asarray(obj.vertices), axis=0)))
+    if size < 0.02:
+        raise SynthesisError(
+            f"object '{obj.name}' is {100 * size:.1f} cm across: too small for hand "
+            f"'{hand.name}' (>= 2 cm); check the mesh units / scale"
+        )
+    if size > 1.5:
+        raise SynthesisError(
+            f"object '{obj.name}' is {size:.2f} m across: too large for hand '{hand.name}' "
+            "(<= 1.5 m); check the mesh units / scale (0.001 for millimetres)"
+        )
+
+
+def distributed_synthesize(*args, coordinator: str | None = None, **kwargs) -> GraspSet:
+    """Multi-host entry point: initialise `jax.distributed` (coordinator address, process
+    count and id from the arguments or the environment, as `jax.distributed.initialize`
+    reads them) and run `synthesize` with the process index folded into the seed, so
+    every host writes its own, distinct grasps."""
+    if coordinator is not None:
+        jax.distributed.initialize(coordinator_address=coordinator)
+    else:
+        jax.distributed.initialize()
+    kwargs["seed"] = int(kwargs.get("seed", 0)) * 1_000_003 + jax.process_index()
+    return synthesize(*args, **kwargs)
+
+
+def timed(fn, *args, **kwargs):
+    """(result, seconds) of a call."""
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - t0
