@@ -34,11 +34,22 @@ def mjx_model(scene: Scene):
 
 
 def disturbance_test_mjx(
-    scene: Scene, hand: HandModel, grasps: GraspPoses, *, chunk: int = 256
+    scene: Scene,
+    hand: HandModel,
+    grasps: GraspPoses,
+    *,
+    chunk: int = 256,
+    vectorize: bool | None = None,
 ) -> DisturbanceResult:
     """Six-direction disturbance test with MJX, `chunk` grasps (6 x chunk worlds) per
-    compiled call. Returns the same `DisturbanceResult` as the MuJoCo C backend."""
-    run = _compiled_runner(scene)
+    compiled call. Returns the same `DisturbanceResult` as the MuJoCo C backend.
+
+    `vectorize`: vmap the worlds (default on accelerators) or step them one after the
+    other with `lax.map` (default on CPU, where XLA takes many minutes to compile the
+    vmapped contact pipeline of this scene and gains nothing from it)."""
+    if vectorize is None:
+        vectorize = jax.default_backend() != "cpu"
+    run = _compiled_runner(scene, vectorize)
     trans, rot, settle = [], [], []
     for start in range(0, grasps.count, chunk):
         part = grasps.take(slice(start, start + chunk))
@@ -66,7 +77,7 @@ def _inputs(scene: Scene, hand: HandModel, grasps: GraspPoses):
     force[:, :, scene.object_body, :3] = (
         scene.config.force_scale * scene.config.object_mass * DIRECTIONS
     )
-    f32 = np.float32
+    f32 = jnp.zeros(0).dtype  # float32, or float64 under jax_enable_x64
     return (
         initial_qpos(scene, hand, grasps.q_pregrasp).astype(f32),
         ctrl.astype(f32),
@@ -77,8 +88,9 @@ def _inputs(scene: Scene, hand: HandModel, grasps: GraspPoses):
     )
 
 
-def _compiled_runner(scene: Scene):
-    cached = getattr(scene, "_mjx_runner", None)
+def _compiled_runner(scene: Scene, vectorize: bool = True):
+    attr = "_mjx_runner" if vectorize else "_mjx_runner_seq"
+    cached = getattr(scene, attr, None)
     if cached is not None:
         return cached
     from mujoco import mjx
@@ -133,7 +145,7 @@ def _compiled_runner(scene: Scene):
         def six(x):  # grasp-major, direction-minor worlds
             return jnp.repeat(x, 6, axis=0)
 
-        closed, final = jax.vmap(one_world)(
+        worlds = (
             six(qpos0),
             six(ctrl),
             six(mpos),
@@ -141,7 +153,11 @@ def _compiled_runner(scene: Scene):
             force.reshape(n * 6, *force.shape[2:]),
             six(squeeze),
         )
+        if vectorize:
+            closed, final = jax.vmap(one_world)(*worlds)
+        else:
+            closed, final = jax.lax.map(lambda w: one_world(*w), worlds)
         return closed[::6], final
 
-    object.__setattr__(scene, "_mjx_runner", run)
+    object.__setattr__(scene, attr, run)
     return run

@@ -7,6 +7,7 @@ glued to its +x end as a second part), palm facing it, thumb under and fingers o
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -133,3 +134,18 @@ def test_grasp_set_roundtrip_and_cli_validate(shadow, tmp_path, capsys):
         GraspSet.load(tmp_path / "missing.npz")
     with pytest.raises(SystemExit):
         cli_main(["validate", str(tmp_path / "missing.npz")])
+
+
+@pytest.mark.skipif(
+    not os.environ.get("JAXGRASP_TEST_MJX"),
+    reason="MJX on CPU compiles this scene for ~5 min; set JAXGRASP_TEST_MJX=1 to run",
+)
+def test_mjx_agrees_with_mujoco(shadow, scene):
+    from sim.mjx_backend import disturbance_test_mjx
+
+    rng = np.random.default_rng(0)
+    offsets = np.r_[np.zeros((1, 3)), rng.uniform(-0.01, 0.01, (8, 3)), [[0, 0.05, 0]]]
+    grasps = _grasps(shadow, offsets)
+    c = disturbance_test_mujoco(scene, shadow, grasps)
+    x = disturbance_test_mjx(scene, shadow, grasps)
+    assert np.mean(c.success == x.success) >= 0.9
