@@ -14,8 +14,8 @@ device count). Multi-host: call `jax.distributed.initialize()` first (see
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Callable
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -116,13 +116,19 @@ def synthesize(
         energy=energy,
         terms=terms,
         hand=hand.name,
-        object_ref=obj.source,
+        object_ref=_reference(obj),
         object_name=obj.name,
         object_scale=float(obj.scale) if not obj.source.startswith("procedural:") else 1.0,
         part=part,
         mode=mode,
         fingers=fingers,
     )
+
+
+def _reference(obj) -> str:
+    """What `object_from_reference` reloads: procedural:... as is, a file made absolute."""
+    path = Path(obj.source)
+    return str(path.resolve()) if path.is_file() else obj.source
 
 
 def _run_sharded(run, devices, args):
@@ -170,9 +176,11 @@ _OPTIMIZER_CACHE: dict = {}
 
 def _optimizer(hand, obj, fingers, part_index, config: SynthesisConfig):
     """A jitted function (pos0, quat0, q0) -> (pos, quat, q, energy, terms) for a batch."""
+    # Keyed by identity; the entry keeps hand and obj alive, so an id is never reused
+    # for another object while its entry exists.
     key = (id(hand), id(obj), fingers, part_index, config)
     if key in _OPTIMIZER_CACHE:
-        return _OPTIMIZER_CACHE[key]
+        return _OPTIMIZER_CACHE[key][2]
     scale = length_scale(obj)
     lo, hi = (jnp.asarray(x, jnp.float32) for x in np.asarray(hand.q_range).T)
 
@@ -226,7 +234,7 @@ def _optimizer(hand, obj, fingers, part_index, config: SynthesisConfig):
         return params["pos"], params["quat"], params["q"], energy, terms
 
     fn = jax.jit(run)
-    _OPTIMIZER_CACHE[key] = fn
+    _OPTIMIZER_CACHE[key] = (hand, obj, fn)
     return fn
 
 
@@ -263,10 +271,3 @@ def distributed_synthesize(*args, coordinator: str | None = None, **kwargs) -> G
         jax.distributed.initialize()
     kwargs["seed"] = int(kwargs.get("seed", 0)) * 1_000_003 + jax.process_index()
     return synthesize(*args, **kwargs)
-
-
-def timed(fn, *args, **kwargs):
-    """(result, seconds) of a call."""
-    t0 = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - t0
