@@ -153,8 +153,6 @@ def build_sdf_grid(
         band: half-width of the exactly computed band around the surface (m); default
             the larger of 1.1 cm and 2 coarse voxels.
     """
-    import igl
-
     v = np.ascontiguousarray(vertices, dtype=np.float64)
     f = np.ascontiguousarray(faces, dtype=np.int64)
     lo = v.min(0) - padding
@@ -164,13 +162,7 @@ def build_sdf_grid(
     band = max(0.011, 2.0 * coarse_h) if band is None else band
 
     def exact(points: np.ndarray) -> np.ndarray:
-        out = igl.signed_distance(
-            np.ascontiguousarray(points),
-            v,
-            f,
-            sign_type=igl.SIGNED_DISTANCE_TYPE_FAST_WINDING_NUMBER,
-        )
-        return np.asarray(out[0], dtype=np.float64)
+        return mesh_signed_distance(points, v, f)[0]
 
     axes_c = [lo[i] + coarse_h * np.arange(n_coarse[i]) for i in range(3)]
     coarse_pts = np.stack(np.meshgrid(*axes_c, indexing="ij"), -1).reshape(-1, 3)
@@ -182,6 +174,23 @@ def build_sdf_grid(
     pts = lo + spacing * np.stack(idx, -1)
     fine[idx] = exact(pts)
     return SDFGrid(values=fine, origin=lo.astype(np.float64), spacing=np.float64(spacing))
+
+
+def mesh_signed_distance(
+    points: np.ndarray, vertices: np.ndarray, faces: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exact signed distance to a triangle mesh (libigl AABB tree, fast winding-number
+    sign; + outside), with the nearest face and closest point.
+    Shape: (n,), (n,), (n, 3)."""
+    import igl  # lazily: only object preparation and the exact checks need libigl
+
+    s, face, closest = igl.signed_distance(
+        np.ascontiguousarray(points, dtype=np.float64),
+        np.ascontiguousarray(vertices, dtype=np.float64),
+        np.ascontiguousarray(faces, dtype=np.int64),
+        sign_type=igl.SIGNED_DISTANCE_TYPE_FAST_WINDING_NUMBER,
+    )[:3]
+    return np.asarray(s, dtype=np.float64), np.asarray(face), np.asarray(closest)
 
 
 def _upsample_trilinear(coarse: np.ndarray, factor: int) -> np.ndarray:

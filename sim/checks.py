@@ -25,7 +25,9 @@ import mujoco
 import numpy as np
 import trimesh
 
+from energies import length_scale
 from energies.metrics import q1_metric
+from jaxgrasp.sdf import mesh_signed_distance
 from kinematics import HandModel, forward_kinematics
 from kinematics.geometry import primitive_mesh, primitive_sdf_np
 from sim.disturbance import initial_qpos
@@ -116,7 +118,7 @@ def _check_block(
     closest = flat.copy()
     part_d = np.repeat(np.abs(sd)[:, None], obj.n_parts, axis=1)
     if near.any():
-        sd[near], face[near], closest[near] = _signed_distance(flat[near], v, f)
+        sd[near], face[near], closest[near] = mesh_signed_distance(flat[near], v, f)
         part_d[near] = _part_distances(flat[near], v, f, np.asarray(obj.face_part), obj.n_parts)
     sd, face, closest = sd.reshape(n, m), face.reshape(n, m), closest.reshape(n, m, 3)
 
@@ -125,14 +127,13 @@ def _check_block(
     penetration = np.maximum(hand_in_object, object_in_hand)
 
     n_bodies = hand.n_bodies
-    link_distance = np.full((n, n_bodies), np.inf)
-    for b in np.unique(body):
-        link_distance[:, b] = sd[:, body == b].min(axis=1)
-
     part_d = part_d.reshape(n, m, -1)
+    link_distance = np.full((n, n_bodies), np.inf)
     link_part = np.full((n, n_bodies, obj.n_parts), np.inf)
     for b in np.unique(body):
-        link_part[:, b] = part_d[:, body == b].min(axis=1)
+        on_link = body == b
+        link_distance[:, b] = sd[:, on_link].min(axis=1)
+        link_part[:, b] = part_d[:, on_link].min(axis=1)
 
     fingers = hand.contacts.finger
     finger_body = np.asarray(hand.contacts.body)
@@ -221,13 +222,6 @@ def _grid_sdf(obj, points):
     return obj.sdf(points)[0]
 
 
-def _signed_distance(points, v, f):
-    s, i, c = igl.signed_distance(
-        np.ascontiguousarray(points), v, f, sign_type=igl.SIGNED_DISTANCE_TYPE_FAST_WINDING_NUMBER
-    )[:3]
-    return np.asarray(s), np.asarray(i), np.asarray(c)
-
-
 def _part_distances(points, v, f, face_part, n_parts) -> np.ndarray:
     """Unsigned distance of each point to each part's faces. Shape: (n, n_parts)."""
     out = np.empty((len(points), n_parts))
@@ -305,7 +299,7 @@ def _q1(hand, obj, samples, sd, face, closest, in_contact, mu) -> np.ndarray:
     fn = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
     fn /= np.maximum(np.linalg.norm(fn, axis=1, keepdims=True), 1e-12)
     normals_in = -fn[tri]
-    length = float(0.5 * np.linalg.norm(np.ptp(np.asarray(obj.vertices), axis=0)))
+    length = length_scale(obj)
     q1 = _q1_batch(
         jnp.asarray(pts, jnp.float32),
         jnp.asarray(normals_in, jnp.float32),

@@ -142,16 +142,17 @@ def _keep_hand_only(spec: mujoco.MjSpec, hand: HandModel) -> None:
         spec.delete(sensor)
     for key in list(spec.keys):
         spec.delete(key)
+    dropped = [b for b in spec.bodies if b.name not in keep and b.name != spec.worldbody.name]
+    dropped_bodies = {b.name for b in dropped}
     dropped_joints = {j.name for a in ancestors for j in a.joints} | {j.name for j in root.joints}
-    for body in spec.bodies:
-        if body.name not in keep and body.name != spec.worldbody.name:
-            dropped_joints |= {j.name for j in body.find_all(mujoco.mjtObj.mjOBJ_JOINT)}
+    for body in dropped:
+        dropped_joints |= {j.name for j in body.find_all(mujoco.mjtObj.mjOBJ_JOINT)}
     for tendon in list(spec.tendons):
         joints = {w.target.name for w in tendon.path if w.type == mujoco.mjtWrap.mjWRAP_JOINT}
         if joints & dropped_joints:
             spec.delete(tendon)
     for eq in list(spec.equalities):
-        if {eq.name1, eq.name2} & (dropped_joints | _dropped_bodies(spec, keep)):
+        if {eq.name1, eq.name2} & (dropped_joints | dropped_bodies):
             spec.delete(eq)
     for body in list(spec.worldbody.bodies):
         if body.name not in keep:
@@ -166,10 +167,6 @@ def _keep_hand_only(spec: mujoco.MjSpec, hand: HandModel) -> None:
             spec.delete(geom)
     top = ancestors[-1] if ancestors else root
     top.mocap = True
-
-
-def _dropped_bodies(spec: mujoco.MjSpec, keep: set[str]) -> set[str]:
-    return {b.name for b in spec.bodies if b.name not in keep and b.name != spec.worldbody.name}
 
 
 def _add_servos(spec: mujoco.MjSpec, hand: HandModel, config: SimConfig) -> None:
