@@ -98,17 +98,10 @@ def _primitive_frames(hand: HandModel, poses: LinkPoses, sel: np.ndarray):
     """World axes (k, 3, 3; columns), centres (k, 3) and sizes (k, 3) of primitives `sel`."""
     prims = hand.primitives
     body = np.asarray(prims.body)[sel]
-    rot = _take(poses.rot, body)
+    rot = poses.rot[body]
     axes = matmul3(rot, jnp.asarray(prims.rot)[sel])
-    centre = _take(poses.pos, body) + matvec3(rot, jnp.asarray(prims.pos)[sel])
+    centre = poses.pos[body] + matvec3(rot, jnp.asarray(prims.pos)[sel])
     return axes, centre, jnp.asarray(prims.size)[sel]
-
-
-def _take(x: Array, index: np.ndarray) -> Array:
-    """x[index] for a static index, as a one-hot matmul: on CPU a gather's gradient is a
-    scatter-add that costs far more than this small dense product."""
-    one_hot = jnp.asarray(np.eye(x.shape[0], dtype=np.float32)[np.asarray(index)], x.dtype)
-    return (one_hot @ x.reshape(x.shape[0], -1)).reshape(len(index), *x.shape[1:])
 
 
 def _to_frames(axes, px, py, pz):
