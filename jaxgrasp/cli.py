@@ -191,6 +191,69 @@ def demo(out: Path = Path("out/demo"), num: int = 64, seed: int = 0) -> None:
     _print_run(summary, out)
 
 
+def generate(
+    objects: str,
+    out: Path,
+    num: int = 256,
+    steps: int | None = None,
+    modes: tuple[Literal["wrap", "pinch"], ...] = ("wrap",),
+    whole_object: bool = False,
+    no_parts: bool = False,
+    seed: int = 0,
+    hand: str = "shadow",
+    quiet: bool = False,
+) -> None:
+    """Generate a captioned dataset: synthesis -> validation -> captions for every object
+    x part x mode, one shard per job + manifest.json. Kill it any time; rerunning the same
+    command resumes and gives the same dataset.
+
+    Args:
+        objects: object spec, e.g. `mug:0-2,bottle:0,all:10` (CATEGORY:SEEDS, all:SEEDS,
+            or mesh files), comma-separated.
+        out: dataset directory.
+        num: grasps optimized per job.
+        steps: optimizer iterations (default: the library's).
+        modes: contact modes, one job each.
+        whole_object: also a whole-object job (no target part) per object.
+        no_parts: skip the per-part jobs (with --whole-object: whole-object grasps only).
+        seed: dataset seed.
+        hand: registered hand name.
+        quiet: no progress bar.
+    """
+    from jaxgrasp.dataset import DatasetConfig, generate_dataset
+
+    config = DatasetConfig(
+        num=num,
+        steps=steps,
+        modes=tuple(modes),
+        parts=not no_parts,
+        whole_object=whole_object,
+        seed=seed,
+        hand=hand,
+    )
+    manifest = generate_dataset(objects, out, config, progress=not quiet)
+    valid = sum(j["valid"] for j in manifest["jobs"])
+    print(f"wrote {out}/manifest.json and {manifest['jobs_done']} shards ({valid} valid grasps)")
+
+
+def export(
+    dataset: tyro.conf.Positional[Path],
+    out: Path,
+    format: Literal["dexgraspbench"] = "dexgraspbench",
+) -> None:
+    """Export a dataset's valid grasps to another tool's format.
+
+    Args:
+        dataset: a `jaxgrasp generate` output directory.
+        out: output directory.
+        format: dexgraspbench (per-object folders of per-grasp .npy dicts).
+    """
+    from jaxgrasp.dataset import export_dexgraspbench
+
+    n = export_dexgraspbench(dataset, out)
+    print(f"wrote {n} grasps ({format}) to {out}")
+
+
 def show(grasps: tyro.conf.Positional[Path], out: Path = Path("out/show"), top_k: int = 4) -> None:
     """PNG pictures of the best grasps of a grasp set (headless).
 
@@ -256,6 +319,8 @@ COMMANDS = {
     "demo": demo,
     "synthesize": synthesize,
     "show": show,
+    "generate": generate,
+    "export": export,
     "hand": hand,
     "validate": validate,
     "hands": hands,
@@ -268,6 +333,7 @@ OBJECT_COMMANDS = {
 
 
 def main(argv: Annotated[list[str] | None, tyro.conf.Suppress] = None) -> None:
+    from jaxgrasp.dataset import DatasetError
     from jaxgrasp.grasp_set import GraspSetError
     from jaxgrasp.object_model import ObjectError
     from jaxgrasp.synthesis import SynthesisError
@@ -291,6 +357,7 @@ def main(argv: Annotated[list[str] | None, tyro.conf.Suppress] = None) -> None:
         HandModelError,
         ObjectError,
         GraspSetError,
+        DatasetError,
         SynthesisError,
         FileNotFoundError,
         ValueError,

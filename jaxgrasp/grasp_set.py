@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
+from jaxgrasp._io import write_npz_atomic
 from sim.grasps import GraspPoses
 
 _ARRAYS = ("root_pos", "root_quat", "q_pregrasp", "q_grasp", "q_squeeze")
@@ -104,37 +104,47 @@ class GraspSet:
             "count": self.count,
         }
 
-    def save(self, path: str | Path) -> Path:
-        """Write an .npz (arrays + JSON metadata), atomically."""
-        path = Path(path)
-        if path.suffix != ".npz":
-            path = path.with_suffix(".npz")
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Everything as named numpy arrays (the metadata as a JSON string array)."""
         arrays = {k: np.asarray(getattr(self, k)) for k in _ARRAYS}
         arrays["energy"] = np.asarray(self.energy)
         arrays.update({f"term:{k}": np.asarray(v) for k, v in self.terms.items()})
         arrays["metadata"] = np.array(json.dumps(self.metadata()))
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-        np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, path)
+        return arrays
+
+    def save(self, path: str | Path, extra: dict[str, np.ndarray] | None = None) -> Path:
+        """Write an .npz (arrays + JSON metadata), atomically; `extra` arrays are stored
+        under `extra:NAME` (see `load_extra`)."""
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_suffix(".npz")
+        arrays = self.to_arrays()
+        arrays.update({f"extra:{k}": np.asarray(v) for k, v in (extra or {}).items()})
+        write_npz_atomic(path, arrays)
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> GraspSet:
-        path = Path(path)
-        if not path.is_file():
-            raise GraspSetError(f"grasp set not found: {path}")
+        return cls.from_arrays(_read_npz(path), str(path))
+
+    @staticmethod
+    def load_extra(path: str | Path) -> dict[str, np.ndarray]:
+        """The `extra` arrays written by `save`."""
+        return {k[6:]: v for k, v in _read_npz(path).items() if k.startswith("extra:")}
+
+    @classmethod
+    def from_arrays(cls, z: dict[str, np.ndarray], where: str = "arrays") -> GraspSet:
+        """Inverse of `to_arrays`."""
         try:
-            with np.load(path, allow_pickle=False) as z:
-                meta = json.loads(str(z["metadata"]))
-                arrays = {k: z[k] for k in _ARRAYS}
-                energy = z["energy"]
-                terms = {k[5:]: z[k] for k in z.files if k.startswith("term:")}
-        except (OSError, ValueError, KeyError) as err:
-            raise GraspSetError(f"{path} is not a jaxgrasp grasp set ({err})") from None
+            meta = json.loads(str(z["metadata"]))
+            arrays = {k: z[k] for k in _ARRAYS}
+            energy = z["energy"]
+            terms = {k[5:]: z[k] for k in z if k.startswith("term:")}
+        except (ValueError, KeyError) as err:
+            raise GraspSetError(f"{where} is not a jaxgrasp grasp set ({err})") from None
         if meta.get("format_version") != FORMAT_VERSION:
             raise GraspSetError(
-                f"{path}: grasp-set format {meta.get('format_version')} is not {FORMAT_VERSION}"
+                f"{where}: grasp-set format {meta.get('format_version')} is not {FORMAT_VERSION}"
             )
         return cls(
             **arrays,
@@ -148,3 +158,14 @@ class GraspSet:
             mode=meta["mode"],
             fingers=tuple(meta["fingers"]),
         )
+
+
+def _read_npz(path: str | Path) -> dict[str, np.ndarray]:
+    path = Path(path)
+    if not path.is_file():
+        raise GraspSetError(f"grasp set not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError) as err:
+        raise GraspSetError(f"{path} is not a readable .npz ({err})") from None

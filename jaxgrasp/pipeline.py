@@ -7,12 +7,12 @@ is `jaxgrasp show`.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 
+from jaxgrasp._io import write_json_atomic
 from jaxgrasp.grasp_set import GraspSet
 from jaxgrasp.synthesis import SynthesisConfig, synthesize
 
@@ -98,7 +98,7 @@ def run_synthesis(
         grasps, out / "pictures", top_k=top_k, obj=obj, order=order, captions=captions
     )
     summary["pictures"] = [str(p) for p in pictures]
-    _write_json(out / "summary.json", summary)
+    write_json_atomic(out / "summary.json", summary)
     return summary
 
 
@@ -141,17 +141,3 @@ def show_grasps(
             )
         )
     return paths
-
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=_jsonable))
-    tmp.replace(path)
-
-
-def _jsonable(x):
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    raise TypeError(f"not JSON serializable: {type(x)}")

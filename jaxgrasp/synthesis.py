@@ -27,6 +27,7 @@ from jax.sharding import PartitionSpec as P
 from energies import EnergyParams, EnergyWeights, batched_energy_and_grad, length_scale
 from jaxgrasp.grasp_set import GraspSet
 from jaxgrasp.initialization import InitConfig, initial_poses
+from jaxgrasp.sdf import SDFGrid, sdf_query
 from kinematics import HandModel
 from sim.grasps import grasp_stages
 
@@ -100,12 +101,17 @@ def synthesize(
 
     devices = jax.devices()
     piece = config.device_batch * len(devices)
-    run = _optimizer(hand, obj, fingers, -1 if part_index is None else part_index, config)
+    run = _optimizer(hand, fingers, config)
+    shared = (
+        _Target.of(obj),
+        jnp.int32(-1 if part_index is None else part_index),
+        jnp.float32(length_scale(obj)),
+    )
     outs = []
     for start in range(0, num, piece):
         stop = min(num, start + piece)
         args = [x[start:stop] for x in (pos0, quat0, q0)]
-        outs.append(_run_sharded(run, devices, args))
+        outs.append(_run_sharded(run, devices, shared, args))
         if progress is not None:
             progress(stop, num)
     pos, quat, q, energy = (np.concatenate([o[k] for o in outs]) for k in range(4))
@@ -131,8 +137,9 @@ def _reference(obj) -> str:
     return str(path.resolve()) if path.is_file() else obj.source
 
 
-def _run_sharded(run, devices, args):
-    """Pad the piece to a multiple of the device count, shard the batch axis, run."""
+def _run_sharded(run, devices, shared, args):
+    """Pad the piece to a multiple of the device count, shard the batch axis (the
+    `shared` object arguments are replicated), run."""
     n = args[0].shape[0]
     k = len(devices)
     pad = (-n) % k
@@ -146,7 +153,7 @@ def _run_sharded(run, devices, args):
         fn = _sharded(run, mesh)
     else:
         fn = run
-    out = jax.device_get(fn(*args))
+    out = jax.device_get(fn(*shared, *args))
     pos, quat, q, energy, terms = out
     return (
         np.asarray(pos[:n], np.float64),
@@ -165,30 +172,55 @@ def _sharded(run, mesh):
     if key not in _SHARDED_CACHE:
         _SHARDED_CACHE[key] = jax.jit(
             jax.shard_map(
-                run, mesh=mesh, in_specs=(P("hands"),) * 3, out_specs=P("hands"), check_vma=False
+                run,
+                mesh=mesh,
+                in_specs=(P(), P(), P()) + (P("hands"),) * 3,
+                out_specs=P("hands"),
+                check_vma=False,
             )
         )
     return _SHARDED_CACHE[key]
 
 
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class _Target:
+    """The arrays of a `PreparedObject` the energies read, without its names: passed to
+    the compiled optimizer as an argument, so every part and mode of an object (and
+    any object with the same array shapes) reuses one compilation."""
+
+    grid: SDFGrid
+    points: jax.Array
+    normals: jax.Array
+    point_part: jax.Array
+    com: jax.Array
+
+    @classmethod
+    def of(cls, obj) -> _Target:
+        return cls(obj.grid, obj.points, obj.normals, obj.point_part, obj.com)
+
+    def sdf(self, points):
+        return sdf_query(self.grid, points)
+
+
 _OPTIMIZER_CACHE: dict = {}
 
 
-def _optimizer(hand, obj, fingers, part_index, config: SynthesisConfig):
-    """A jitted function (pos0, quat0, q0) -> (pos, quat, q, energy, terms) for a batch."""
-    # Keyed by identity; the entry keeps hand and obj alive, so an id is never reused
-    # for another object while its entry exists.
-    key = (id(hand), id(obj), fingers, part_index, config)
+def _optimizer(hand, fingers, config: SynthesisConfig):
+    """A jitted function (target, part_index, length, pos0, quat0, q0) -> (pos, quat, q,
+    energy, terms) for a batch."""
+    # Keyed by identity; the entry keeps the hand alive, so its id is never reused for
+    # another hand while the entry exists.
+    key = (id(hand), fingers, config)
     if key in _OPTIMIZER_CACHE:
-        return _OPTIMIZER_CACHE[key][2]
-    scale = length_scale(obj)
+        return _OPTIMIZER_CACHE[key][1]
     lo, hi = (jnp.asarray(x, jnp.float32) for x in np.asarray(hand.q_range).T)
 
-    def energy_and_grad(pos, quat, q):
+    def energy_and_grad(target, part_index, length, pos, quat, q):
         return batched_energy_and_grad(
             config.weights,
             hand,
-            obj,
+            target,
             pos,
             quat,
             q,
@@ -196,7 +228,7 @@ def _optimizer(hand, obj, fingers, part_index, config: SynthesisConfig):
             fingers=fingers,
             target_part=part_index,
             params=config.params,
-            scale=scale,
+            scale=length,
         )
 
     def schedule(lr):
@@ -211,13 +243,16 @@ def _optimizer(hand, obj, fingers, part_index, config: SynthesisConfig):
         {"pos": "pos", "quat": "quat", "q": "q"},
     )
 
-    def run(pos0, quat0, q0):
+    def run(target, part_index, length, pos0, quat0, q0):
+        def energy_and_grad_of(pos, quat, q):
+            return energy_and_grad(target, part_index, length, pos, quat, q)
+
         params = {"pos": pos0, "quat": quat0, "q": q0}
         state = tx.init(params)
 
         def step(carry, _):
             params, state = carry
-            (_, _), grads = energy_and_grad(params["pos"], params["quat"], params["q"])
+            (_, _), grads = energy_and_grad_of(params["pos"], params["quat"], params["q"])
             grads = {"pos": grads[0], "quat": grads[1], "q": grads[2]}
             updates, state = tx.update(grads, state, params)
             params = optax.apply_updates(params, updates)
@@ -230,11 +265,11 @@ def _optimizer(hand, obj, fingers, part_index, config: SynthesisConfig):
             return (params, state), None
 
         (params, _), _ = jax.lax.scan(step, (params, state), None, length=config.steps)
-        (energy, terms), _ = energy_and_grad(params["pos"], params["quat"], params["q"])
+        (energy, terms), _ = energy_and_grad_of(params["pos"], params["quat"], params["q"])
         return params["pos"], params["quat"], params["q"], energy, terms
 
     fn = jax.jit(run)
-    _OPTIMIZER_CACHE[key] = (hand, obj, fn)
+    _OPTIMIZER_CACHE[key] = (hand, fn)
     return fn
 
 

@@ -1,0 +1,148 @@
+"""Dataset generation: object specs, kill-and-resume equals an uninterrupted run, the
+loader's batches, the DexGraspBench export, settings mismatch."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import trimesh
+
+from jaxgrasp.dataset import (
+    DatasetConfig,
+    DatasetError,
+    GraspDataset,
+    export_dexgraspbench,
+    generate_dataset,
+    parse_objects,
+)
+from jaxgrasp.grasp_set import GraspSet
+from jaxgrasp.objects import categories
+from jaxgrasp.synthesis import SynthesisConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+# Tiny jobs: the point is the bookkeeping, not grasp quality (benchmarks/synthesis.py).
+TINY = DatasetConfig(
+    num=4, steps=4, seed=5, synthesis=SynthesisConfig(energy_chunk=4, device_batch=8)
+)
+SPEC = "knife:0"  # two parts -> two jobs
+
+
+def test_object_specs():
+    assert parse_objects("mug:0-1,bottle:3") == [
+        "procedural:mug:0",
+        "procedural:mug:1",
+        "procedural:bottle:3",
+    ]
+    assert len(parse_objects("all:2+4")) == 2 * len(categories())
+    for bad in ("teapot:0", "mug", "mug:x", "mug:1-"):
+        with pytest.raises(DatasetError, match="spec|seeds"):
+            parse_objects(bad)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    out = tmp_path_factory.mktemp("uninterrupted")
+    manifest = generate_dataset(SPEC, out, TINY, progress=False, log=lambda _: None)
+    return out, manifest
+
+
+def test_killed_run_resumes_to_the_same_dataset(uninterrupted, tmp_path):
+    ref_dir, ref_manifest = uninterrupted
+    assert ref_manifest["complete"] and ref_manifest["jobs_done"] == 2
+    out = tmp_path / "killed"
+    script = textwrap.dedent(
+        f"""
+        from jaxgrasp.dataset import DatasetConfig, generate_dataset
+        from jaxgrasp.synthesis import SynthesisConfig
+        config = DatasetConfig(num=4, steps=4, seed=5,
+                               synthesis=SynthesisConfig(energy_chunk=4, device_batch=8))
+        generate_dataset({SPEC!r}, {str(out)!r}, config, progress=False)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, start_new_session=True)
+    deadline = time.time() + 600
+    while time.time() < deadline and not _shards(out):
+        assert proc.poll() is None, "the generator exited before writing a shard"
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # mid-run: one shard written, one job in flight
+    proc.wait()
+    assert len(_shards(out)) == 1, _shards(out)
+    partial = json.loads((out / "manifest.json").read_text())
+    assert partial["jobs_done"] <= 1 and not partial["complete"]
+
+    logs: list[str] = []
+    manifest = generate_dataset(SPEC, out, TINY, progress=False, log=logs.append)
+    assert any("resuming: 1 of 2" in line for line in logs)
+    assert manifest["complete"]
+    assert not list((out / "shards").glob(".*")), "stale temporary files left behind"
+    for path in sorted((ref_dir / "shards").glob("*.npz")):
+        a, b = GraspSet.load(path), GraspSet.load(out / "shards" / path.name)
+        for k in ("root_pos", "root_quat", "q_pregrasp", "q_grasp", "q_squeeze", "energy"):
+            np.testing.assert_array_equal(getattr(a, k), getattr(b, k))
+        ea, eb = GraspSet.load_extra(path), GraspSet.load_extra(out / "shards" / path.name)
+        for k in ("valid", "penetration", "translation", "rotation_deg", "caption"):
+            np.testing.assert_array_equal(ea[k], eb[k])
+    drop = {"seconds"}
+    assert [{k: v for k, v in j.items() if k not in drop} for j in manifest["jobs"]] == [
+        {k: v for k, v in j.items() if k not in drop} for j in ref_manifest["jobs"]
+    ]
+
+
+def _shards(out: Path) -> list[Path]:
+    # Finished shards only: a write in flight is a hidden temporary file.
+    return [p for p in (out / "shards").glob("*.npz") if not p.name.startswith(".")]
+
+
+def test_resume_refuses_other_settings(uninterrupted):
+    out, _ = uninterrupted
+    other = DatasetConfig(num=8, steps=4, seed=5)
+    with pytest.raises(DatasetError, match="other settings"):
+        generate_dataset(SPEC, out, other, progress=False, log=lambda _: None)
+
+
+def test_loader_batches_and_dexgraspbench_export(uninterrupted, tmp_path, shadow):
+    out, manifest = uninterrupted
+    valid = sum(j["valid"] for j in manifest["jobs"])
+    assert len(GraspDataset(out)) == valid
+    ds = GraspDataset(out, include_invalid=True)
+    assert len(ds) == 8 and ds.object_refs == ["procedural:knife:0"]
+    assert all(c.startswith("Grasp the ") and " of the knife object" in c for c in ds.captions)
+    batches = list(ds.batches(3, seed=1, n_points=256))
+    assert len(batches) == 2  # 8 grasps, batches of 3, the short one dropped
+    b = batches[0]
+    assert b["points"].shape == (3, 256, 3) and b["normals"].shape == (3, 256, 3)
+    assert b["grasp"].shape == (3, 7 + shadow.n_q) and len(b["caption"]) == 3
+    again = next(ds.batches(3, seed=1, n_points=256))
+    np.testing.assert_array_equal(again["grasp"], b["grasp"])  # seeded shuffling
+    with pytest.raises(DatasetError, match="batch_size"):
+        next(ds.batches(0))
+
+    n = export_dexgraspbench(ds, tmp_path / "dgb")
+    files = sorted((tmp_path / "dgb").rglob("*.npy"))
+    assert n == len(files) == 8
+    record = np.load(files[0], allow_pickle=True).item()
+    for key in ("obj_path", "obj_scale", "obj_pose", "pregrasp_qpos", "grasp_qpos"):
+        assert key in record
+    assert record["grasp_qpos"].shape == (7 + shadow.n_joints,)
+    assert len(record["joint_names"]) == shadow.n_joints
+    mesh = trimesh.load(record["obj_path"], force="mesh")
+    assert len(mesh.faces) == len(np.asarray(ds.object(0).faces))
+    # The root pose leads the qpos, as DexGraspBench's mocap hands expect.
+    row = int(files[0].stem.rsplit("_", 1)[1])  # the object's k-th grasp in dataset order
+    np.testing.assert_allclose(record["grasp_qpos"][:3], ds.root_pos[row])
+    np.testing.assert_allclose(record["grasp_qpos"][3:7], ds.root_quat[row])
+    assert record["caption"] == ds.captions[row] and files[0].name.startswith(ds.parts[row])
+
+
+def test_missing_dataset_is_a_clear_error(tmp_path):
+    with pytest.raises(DatasetError, match="no dataset"):
+        GraspDataset(tmp_path)
