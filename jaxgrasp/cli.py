@@ -175,7 +175,7 @@ def synthesize(
 
 
 def demo(out: Path = Path("out/demo"), num: int = 64, seed: int = 0) -> None:
-    """The main job on a built-in default: Wrap grasps of a procedural mug's handle with
+    """The main job on a built-in default: Wrap grasps of a procedural bottle's body with
     the Shadow Hand, validated in MuJoCo; grasps, pictures and summary.json in OUT.
 
     Args:
@@ -186,8 +186,8 @@ def demo(out: Path = Path("out/demo"), num: int = 64, seed: int = 0) -> None:
     from jaxgrasp import objects
     from jaxgrasp.pipeline import run_synthesis
 
-    obj = objects.make_object("mug", 0)
-    summary = run_synthesis(obj, out, part="handle", mode="wrap", num=num, seed=seed)
+    obj = objects.make_object("bottle", 0)
+    summary = run_synthesis(obj, out, part="body", mode="wrap", num=num, seed=seed)
     _print_run(summary, out)
 
 

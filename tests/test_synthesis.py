@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from energies import EnergyWeights
 from jaxgrasp import objects
 from jaxgrasp.cli import main as cli_main
 from jaxgrasp.object_model import ObjectError
@@ -117,3 +118,13 @@ def test_pipeline_writes_grasps_pictures_summary_and_show_works(knife, tmp_path)
         ]
     )
     assert (tmp_path / "show" / "grasp_00.png").stat().st_size > 0
+
+
+def test_strong_barrier_run_stays_finite(shadow):
+    """Regression: with the part barrier weighted 1000 on the pan's handle, one of 64
+    hands went non-finite late in an 800-step run (GraspSetError: non-finite root_pos).
+    A hand whose step is not finite now keeps its last finite pose."""
+    config = SynthesisConfig(weights=EnergyWeights(fc=3.0, bar=1000.0))
+    gs = synthesize(shadow, objects.make_object("pan", 0), "handle", num=64, config=config)
+    assert np.all(np.isfinite(gs.root_pos)) and np.all(np.isfinite(gs.q_grasp))
+    assert np.all(np.isfinite(gs.energy))

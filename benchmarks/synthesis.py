@@ -1,0 +1,225 @@
+"""End-to-end synthesis quality and speed on the procedural library (issue 6).
+
+Run: python benchmarks/synthesis.py [--num 64] [--seed 0] [--modes wrap pinch whole]
+     [--categories mug bottle ...] [--batches 64 256 1024]
+Writes benchmarks/results/synthesis.json and benchmarks/results/synthesis_throughput.png.
+
+For every mode, every procedural category (instance `--seed`) and, in the part modes,
+every part: `synthesize` `--num` grasps with the library defaults, then `sim.validate`
+(MuJoCo C backend, the six-direction disturbance test + exact checks). One record per
+mode with `mode`, `valid_fraction` (valid / optimized), `pen_mean_mm`, `pen_max_mm`,
+`self_pen_mean_mm` (over valid grasps), `q1_mean`, `pga` (over valid grasps),
+`success_rate` (disturbance test alone), per-criterion pass rates,
+`validated_grasps_per_s` (valid grasps / wall time of synthesis + validation,
+compilation and scene building included: what a user waits for), `us_per_hand_iter`
+(steady-state optimizer cost per hand per iteration at B = --num, compile excluded) and
+`compile_s` (lower + compile of one optimizer call), plus one row per object/part.
+A separate sweep times the optimizer alone against the batch size (the plot).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from benchmarks._common import RESULTS, compile_seconds, environment, write_results  # noqa: E402
+from energies import length_scale  # noqa: E402
+from jaxgrasp import objects  # noqa: E402
+from jaxgrasp.initialization import initial_poses  # noqa: E402
+from jaxgrasp.synthesis import MODES, SynthesisConfig, _optimizer, _Target, synthesize  # noqa: E402
+from kinematics import load_hand  # noqa: E402
+from sim import build_scene, validate  # noqa: E402
+
+
+def optimizer_timing(hand, obj, part, mode, batch, config):
+    """(compile_s, us per hand per iteration) of one compiled optimizer call."""
+    part_index = -1 if part is None else obj.part_index(part)
+    pos, quat, q = initial_poses(
+        hand, obj, None if part is None else part_index, mode, batch, 0, config.init
+    )
+    run = _optimizer(hand, MODES[mode], config)
+    args = (
+        _Target.of(obj),
+        jnp.int32(part_index),
+        jnp.float32(length_scale(obj)),
+        *(jnp.asarray(x, jnp.float32) for x in (pos, quat, q)),
+    )
+    exe, compile_s = compile_seconds(run, *args)
+    jax.block_until_ready(exe(*args))
+    t0 = time.perf_counter()
+    jax.block_until_ready(exe(*args))
+    seconds = time.perf_counter() - t0
+    return compile_s, 1e6 * seconds / (batch * config.steps)
+
+
+def run_mode(hand, mode, categories, num, seed, config, log):
+    rows = []
+    started = time.perf_counter()
+    for category in categories:
+        obj = objects.make_object(category, seed)
+        scene = build_scene(hand, obj)
+        targets = [None] if mode == "whole" else list(obj.part_names)
+        for part in targets:
+            contact_mode = "wrap" if mode == "whole" else mode
+            t0 = time.perf_counter()
+            gs = synthesize(hand, obj, part, contact_mode, num=num, seed=seed, config=config)
+            synth_s = time.perf_counter() - t0
+            report = validate(hand, obj, gs, part=part, scene=scene)
+            seconds = time.perf_counter() - t0
+            v = report.valid
+            rows.append(
+                {
+                    "object": category,
+                    "part": part,
+                    "num": gs.count,
+                    "valid": int(v.sum()),
+                    "success_rate": float(report.flags["disturbance"].mean()),
+                    "pass_rate": {k: float(x.mean()) for k, x in report.flags.items()},
+                    "pen_mm": (1e3 * report.checks.penetration[v]).tolist(),
+                    "self_pen_mm": (1e3 * report.checks.self_penetration[v]).tolist(),
+                    "q1": report.checks.q1[v].tolist(),
+                    "pga": report.checks.pga[v].tolist(),
+                    "synthesis_s": synth_s,
+                    "seconds": seconds,
+                }
+            )
+            log(
+                f"  {mode:6s} {category:13s} {part or '(whole)':9s} valid {int(v.sum()):3d}/"
+                f"{gs.count}  disturbance {100 * rows[-1]['success_rate']:5.1f} %  "
+                f"{seconds:5.1f} s"
+            )
+    wall = time.perf_counter() - started
+    return rows, wall
+
+
+def summarize(mode, rows, wall, timing):
+    def cat(key):
+        return np.concatenate([np.asarray(r[key], dtype=np.float64) for r in rows])
+
+    num = sum(r["num"] for r in rows)
+    valid = sum(r["valid"] for r in rows)
+    pen, spen, q1, pga = cat("pen_mm"), cat("self_pen_mm"), cat("q1"), cat("pga")
+
+    def mean(x):
+        return float(x.mean()) if len(x) else None
+
+    criteria = rows[0]["pass_rate"].keys()
+    return {
+        "mode": mode,
+        "num_grasps": num,
+        "num_valid": valid,
+        "valid_fraction": valid / max(num, 1),
+        "success_rate": sum(r["success_rate"] * r["num"] for r in rows) / max(num, 1),
+        "pass_rate": {
+            k: sum(r["pass_rate"][k] * r["num"] for r in rows) / max(num, 1) for k in criteria
+        },
+        "pen_mean_mm": mean(pen),
+        "pen_max_mm": float(pen.max()) if len(pen) else None,
+        "self_pen_mean_mm": mean(spen),
+        "q1_mean": mean(q1),
+        "pga": mean(pga),
+        "validated_grasps_per_s": valid / wall,
+        "optimized_grasps_per_s": num / wall,
+        "wall_s": wall,
+        "compile_s": timing[0],
+        "us_per_hand_iter": timing[1],
+        "targets": [{k: v for k, v in r.items() if not isinstance(v, list)} for r in rows],
+    }
+
+
+def throughput_sweep(hand, batches, config, log):
+    obj = objects.make_object("bottle", 0)
+    out = []
+    for b in batches:
+        compile_s, us = optimizer_timing(hand, obj, "body", "wrap", b, config)
+        out.append({"B": b, "compile_s": compile_s, "us_per_hand_iter": us})
+        log(f"  optimizer B={b:5d}: {us:7.1f} us per hand-iteration (compile {compile_s:.1f} s)")
+    return out
+
+
+def plot(sweep, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    b = [r["B"] for r in sweep]
+    rate = [1e6 / r["us_per_hand_iter"] for r in sweep]
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.plot(b, rate, "o-")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("batch size B (hands)")
+    ax.set_ylabel("hand-iterations / s")
+    ax.set_title("optimizer throughput (Shadow, bottle, Wrap)")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--num", type=int, default=64)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--modes", nargs="+", default=["wrap", "pinch", "whole"])
+    ap.add_argument("--categories", nargs="+", default=list(objects.categories()))
+    ap.add_argument("--batches", type=int, nargs="+", default=[64, 256, 1024])
+    args = ap.parse_args()
+
+    hand = load_hand("shadow")
+    config = SynthesisConfig()
+    records: list[dict] = []
+    sweep: list[dict] = []
+
+    def save():  # after every mode, so a long run keeps what it has measured
+        return write_results(
+            "synthesis",
+            {
+                "environment": environment(),
+                "settings": {
+                    "num_per_target": args.num,
+                    "seed": args.seed,
+                    "categories": args.categories,
+                    "synthesis_config": repr(config),
+                    "backend": "mujoco",
+                },
+                "records": records,
+                "throughput": sweep,
+            },
+        )
+
+    for mode in args.modes:
+        print(f"mode {mode}")
+        rows, wall = run_mode(hand, mode, args.categories, args.num, args.seed, config, print)
+        obj = objects.make_object("bottle", 0)
+        timing = optimizer_timing(
+            hand,
+            obj,
+            None if mode == "whole" else "body",
+            "wrap" if mode == "whole" else mode,
+            args.num,
+            config,
+        )
+        records.append(summarize(mode, rows, wall, timing))
+        r = records[-1]
+        print(
+            f"{mode}: valid {100 * r['valid_fraction']:.1f} %, disturbance "
+            f"{100 * r['success_rate']:.1f} %, {r['validated_grasps_per_s']:.2f} validated/s"
+        )
+        save()
+    if args.batches:
+        sweep.extend(throughput_sweep(hand, args.batches, config, print))
+        plot(sweep, RESULTS / "synthesis_throughput.png")
+    print(f"wrote {save()}")
+
+
+if __name__ == "__main__":
+    main()
