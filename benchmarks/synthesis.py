@@ -171,7 +171,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--modes", nargs="+", default=["wrap", "pinch", "whole"])
     ap.add_argument("--categories", nargs="+", default=list(objects.categories()))
-    ap.add_argument("--batches", type=int, nargs="+", default=[64, 256, 1024])
+    ap.add_argument("--batches", type=int, nargs="*", default=[64, 256, 1024])
+    ap.add_argument("--note", default="", help="stored with the results (run conditions)")
     args = ap.parse_args()
 
     hand = load_hand("shadow")
@@ -190,6 +191,7 @@ def main() -> None:
                     "categories": args.categories,
                     "synthesis_config": repr(config),
                     "backend": "mujoco",
+                    "note": args.note,
                 },
                 "records": records,
                 "throughput": sweep,

@@ -97,7 +97,7 @@ def object_in_hand_energy(
 def _primitive_frames(hand: HandModel, poses: LinkPoses, sel: np.ndarray):
     """World axes (k, 3, 3; columns), centres (k, 3) and sizes (k, 3) of primitives `sel`."""
     prims = hand.primitives
-    body = np.asarray(prims.body)[sel]
+    body = jnp.asarray(np.asarray(prims.body)[sel])  # jnp: int dtype follows x64 mode
     rot = poses.rot[body]
     axes = matmul3(rot, jnp.asarray(prims.rot)[sel])
     centre = poses.pos[body] + matvec3(rot, jnp.asarray(prims.pos)[sel])
