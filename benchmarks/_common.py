@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import statistics
@@ -69,9 +68,8 @@ def median_seconds(fn: Callable[[], Any], repeats: int = 20, warmup: int = 2) ->
 
 def write_results(name: str, payload: dict[str, Any]) -> Path:
     """Atomically write `benchmarks/results/{name}.json`."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    from jaxgrasp._io import write_json_atomic
+
     path = RESULTS / f"{name}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, indent=2))
-    tmp.replace(path)
+    write_json_atomic(path, payload)
     return path

@@ -379,7 +379,7 @@ class GraspDataset:
         self.object_refs: list[str] = []
         for stats in self.manifest["jobs"]:
             shard = path / SHARDS / f"{stats['job']}.npz"
-            gs, extra = GraspSet.load(shard), GraspSet.load_extra(shard)
+            gs, extra = GraspSet.load_with_extra(shard)
             keep = np.ones(gs.count, bool) if include_invalid else extra["valid"].astype(bool)
             if gs.object_ref not in self.object_refs:
                 self.object_refs.append(gs.object_ref)

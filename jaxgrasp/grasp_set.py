@@ -130,7 +130,13 @@ class GraspSet:
     @staticmethod
     def load_extra(path: str | Path) -> dict[str, np.ndarray]:
         """The `extra` arrays written by `save`."""
-        return {k[6:]: v for k, v in _read_npz(path).items() if k.startswith("extra:")}
+        return _extra(_read_npz(path))
+
+    @classmethod
+    def load_with_extra(cls, path: str | Path) -> tuple[GraspSet, dict[str, np.ndarray]]:
+        """`load` and `load_extra` from one read of the file."""
+        arrays = _read_npz(path)
+        return cls.from_arrays(arrays, str(path)), _extra(arrays)
 
     @classmethod
     def from_arrays(cls, z: dict[str, np.ndarray], where: str = "arrays") -> GraspSet:
@@ -158,6 +164,10 @@ class GraspSet:
             mode=meta["mode"],
             fingers=tuple(meta["fingers"]),
         )
+
+
+def _extra(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {k[6:]: v for k, v in arrays.items() if k.startswith("extra:")}
 
 
 def _read_npz(path: str | Path) -> dict[str, np.ndarray]:

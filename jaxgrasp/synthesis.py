@@ -188,8 +188,8 @@ def _sharded(run, mesh):
 @dataclasses.dataclass(frozen=True)
 class _Target:
     """The arrays of a `PreparedObject` the energies read, without its names: passed to
-    the compiled optimizer as an argument, so every part and mode of an object (and
-    any object with the same array shapes) reuses one compilation."""
+    the compiled optimizer as an argument, so every part of an object (and any object
+    with the same array shapes) reuses one compilation per hand, mode and config."""
 
     grid: SDFGrid
     points: jax.Array
