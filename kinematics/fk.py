@@ -144,6 +144,9 @@ def _runs(body: tuple[int, ...]) -> tuple[tuple[int, int, int], ...]:
 
 
 class _Plan(NamedTuple):
+    # Index arrays are int32 on purpose: this plan is cached and JAX caches the dtype
+    # canonicalisation of a NumPy constant by identity, so an int64 index first used with
+    # x64 off (-> int32) and later with x64 on breaks indexing (int32 + int64).
     is_hinge: np.ndarray
     # Per joint slot k: (joint index of each body's k-th joint or 0, whether it has one).
     joint_slots: tuple[tuple[np.ndarray, np.ndarray], ...]
@@ -165,7 +168,7 @@ def _plan(
     joints_of = [[j for j, jb in enumerate(joint_body) if jb == b] for b in range(n)]
     slots = []
     for k in range(max(len(js) for js in joints_of)):
-        idx = np.array([js[k] if len(js) > k else 0 for js in joints_of])
+        idx = np.array([js[k] if len(js) > k else 0 for js in joints_of], dtype=np.int32)
         has = np.array([len(js) > k for js in joints_of])
         slots.append((idx, has))
 
@@ -175,10 +178,11 @@ def _plan(
     by_level = [[b for b in range(n) if depth[b] == d] for d in range(max(depth) + 1)]
     slot = {b: i for level in by_level for i, b in enumerate(level)}
     levels = tuple(
-        (np.array(level), np.array([slot[parents[b]] for b in level])) for level in by_level[1:]
+        (np.array(level, dtype=np.int32), np.array([slot[parents[b]] for b in level], np.int32))
+        for level in by_level[1:]
     )
     order = np.concatenate([np.array(level) for level in by_level])
-    return _Plan(is_hinge, tuple(slots), levels, np.argsort(order))
+    return _Plan(is_hinge, tuple(slots), levels, np.argsort(order).astype(np.int32))
 
 
 def _check_shape(x, shape: tuple[int, ...], name: str) -> None:
