@@ -4,10 +4,15 @@ The public API re-exported here; hands and kinematics live in the `kinematics` p
 """
 
 from jaxgrasp import objects
+from jaxgrasp.evaluation import EvalConfig, evaluate
+from jaxgrasp.generator import GenerationError, GraspGenerator, generate
+from jaxgrasp.grasp_set import GraspSet
 from jaxgrasp.hand_report import write_hand_report
 from jaxgrasp.object_loading import load_object
 from jaxgrasp.object_model import ObjectError, PreparedObject
 from jaxgrasp.sdf import SDFGrid
+from jaxgrasp.synthesis import SynthesisConfig, synthesize
+from jaxgrasp.training import TrainConfig, TrainingError, train
 from jaxgrasp.visualize import render_hand
 from kinematics import (
     HandModel,
@@ -23,6 +28,17 @@ from kinematics import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "EvalConfig",
+    "GenerationError",
+    "GraspGenerator",
+    "GraspSet",
+    "SynthesisConfig",
+    "TrainConfig",
+    "TrainingError",
+    "evaluate",
+    "generate",
+    "synthesize",
+    "train",
     "HandModel",
     "HandModelError",
     "HandSpec",

@@ -9,6 +9,10 @@ from typing import Annotated, Literal
 
 import tyro
 
+from jaxgrasp.training import TrainConfig
+
+_TRAIN_DEFAULTS = TrainConfig()
+
 os.environ.setdefault("MUJOCO_GL", "disable")
 
 
@@ -315,12 +319,127 @@ def format_summary(summary: dict) -> str:
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
+def train(
+    dataset: tyro.conf.Positional[Path],
+    out: Path,
+    config: Annotated[TrainConfig, tyro.conf.arg(name="")] = _TRAIN_DEFAULTS,
+    quiet: bool = False,
+) -> None:
+    """Train the flow-matching grasp generator on a dataset. Checkpoints go to
+    OUT/checkpoints every --checkpoint-every steps; rerunning the same command after a
+    kill resumes from the last one. Writes OUT/loss.png.
+
+    Args:
+        dataset: a `jaxgrasp generate` output directory.
+        out: run directory.
+        config: training settings.
+        quiet: no progress bar.
+    """
+    from jaxgrasp.training import train as train_model
+
+    result = train_model(dataset, out, config, progress=not quiet)
+    last = result.losses[-1][1] if result.losses else float("nan")
+    stop = " (stopped at --max-minutes)" if result.stopped_early else ""
+    print(f"trained to step {result.step}{stop}, loss {last:.4f}; wrote {out}/loss.png")
+
+
+def evaluate(
+    run: tyro.conf.Positional[Path],
+    objects: str,
+    num: int = 32,
+    refine_steps: int = 200,
+    modes: tuple[Literal["wrap", "pinch"], ...] = ("wrap",),
+    cloud: Literal["full", "partial"] = "full",
+    seed: int = 0,
+    json: Path | None = None,
+) -> None:
+    """Sample grasps for (held-out) objects, validate them in MuJoCo raw and refined,
+    and print Suc / PTA / PGA / contact-mode accuracy / diversity (DexVLG Table 2).
+
+    Args:
+        run: a `jaxgrasp train` run directory.
+        objects: object spec (as for `jaxgrasp generate`).
+        num: samples per object x part x mode.
+        refine_steps: optimizer steps of the refinement (0: raw only).
+        modes: contact modes to instruct.
+        cloud: full surface cloud or one camera view.
+        seed: sampling seed.
+        json: also write the results here.
+    """
+    import json as json_lib
+
+    from jaxgrasp._io import write_json_atomic
+    from jaxgrasp.dataset import parse_objects
+    from jaxgrasp.evaluation import EvalConfig, format_table
+    from jaxgrasp.evaluation import evaluate as evaluate_model
+    from jaxgrasp.generator import GraspGenerator
+
+    model = GraspGenerator.load(run)
+    info = json_lib.loads((run / "run.json").read_text())
+    config = EvalConfig(
+        num=num, refine_steps=refine_steps, modes=tuple(modes), cloud=cloud, seed=seed
+    )
+    result = evaluate_model(model, parse_objects(objects), config, train_objects=info["objects"])
+    print(format_table(result["rows"]))
+    if json is not None:
+        write_json_atomic(json, result)
+        print(f"wrote {json}")
+
+
+def sample(
+    run: tyro.conf.Positional[Path],
+    object: str,
+    instruction: str,
+    out: Path,
+    num: int = 64,
+    steps: int = 16,
+    method: Literal["euler", "midpoint"] = "midpoint",
+    seed: int = 0,
+) -> None:
+    """Sample grasps from a trained model for an object's cloud and an instruction,
+    and save them as a grasp set (view with `jaxgrasp show`, check with `jaxgrasp validate`).
+
+    Args:
+        run: a `jaxgrasp train` run directory.
+        object: object reference (procedural:CATEGORY:SEED or a mesh file).
+        instruction: e.g. "Grasp the handle of the mug object, with contacts on thumb,
+            index, middle".
+        out: grasp-set file (.npz).
+        num: grasps.
+        steps: integration steps.
+        method: euler or midpoint.
+        seed: sampling seed.
+    """
+    import numpy as np
+
+    from jaxgrasp.generator import GraspGenerator, generate
+    from jaxgrasp.objects import object_from_reference
+
+    obj = object_from_reference(object)
+    grasps = generate(
+        GraspGenerator.load(run),
+        np.asarray(obj.points),
+        instruction,
+        num,
+        normals=np.asarray(obj.normals),
+        steps=steps,
+        method=method,
+        seed=seed,
+        object_ref=object,
+    )
+    grasps.save(out)
+    print(f"wrote {grasps.count} grasps to {out}")
+
+
 COMMANDS = {
     "demo": demo,
     "synthesize": synthesize,
     "show": show,
     "generate": generate,
     "export": export,
+    "train": train,
+    "sample": sample,
+    "evaluate": evaluate,
     "hand": hand,
     "validate": validate,
     "hands": hands,
@@ -334,9 +453,11 @@ OBJECT_COMMANDS = {
 
 def main(argv: Annotated[list[str] | None, tyro.conf.Suppress] = None) -> None:
     from jaxgrasp.dataset import DatasetError
+    from jaxgrasp.generator import GenerationError
     from jaxgrasp.grasp_set import GraspSetError
     from jaxgrasp.object_model import ObjectError
     from jaxgrasp.synthesis import SynthesisError
+    from jaxgrasp.training import TrainingError
     from kinematics import HandModelError
 
     args = list(sys.argv[1:] if argv is None else argv)
@@ -359,6 +480,8 @@ def main(argv: Annotated[list[str] | None, tyro.conf.Suppress] = None) -> None:
         GraspSetError,
         DatasetError,
         SynthesisError,
+        TrainingError,
+        GenerationError,
         FileNotFoundError,
         ValueError,
     ) as err:

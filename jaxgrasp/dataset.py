@@ -137,7 +137,7 @@ def plan_jobs(refs: Sequence[str], config: DatasetConfig, part_names=None) -> li
             raise DatasetError(f"unknown mode '{mode}'; choose from {', '.join(MODES)}")
     if not (config.parts or config.whole_object):
         raise DatasetError("nothing to do: enable parts and/or whole_object")
-    part_names = part_names or _part_names
+    part_names = part_names or object_part_names
     jobs = []
     for ref in refs:
         targets: list[str | None] = list(part_names(ref)) if config.parts else []
@@ -147,7 +147,8 @@ def plan_jobs(refs: Sequence[str], config: DatasetConfig, part_names=None) -> li
     return jobs
 
 
-def _part_names(ref: str) -> tuple[str, ...]:
+def object_part_names(ref: str) -> tuple[str, ...]:
+    """The part names of an object reference (procedural ones without building it)."""
     from jaxgrasp import objects
 
     if ref.startswith("procedural:"):

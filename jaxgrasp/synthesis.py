@@ -78,6 +78,7 @@ def synthesize(
     seed: int = 0,
     config: SynthesisConfig | None = None,
     *,
+    initial=None,
     progress: Callable[[int, int], None] | None = None,
 ) -> GraspSet:
     """Optimize `num` grasps of `hand` on `obj` (`jaxgrasp.PreparedObject`).
@@ -88,6 +89,9 @@ def synthesize(
         num: number of grasps (> 0).
         steps: optimizer iterations (default `config.steps`).
         seed: the random seed (same seed, same grasps).
+        initial: start from these grasps instead of sampled initial poses (refinement,
+            e.g. of a model's samples): a `GraspSet` / `sim.GraspPoses`; `num` is then
+            its count.
         progress: called with (hands done, hands total) after each compiled piece.
 
     Returns:
@@ -96,10 +100,16 @@ def synthesize(
     config = config or SynthesisConfig()
     if steps is not None:
         config = dataclasses.replace(config, steps=steps)
+    if initial is not None:
+        initial = initial.poses() if hasattr(initial, "poses") else initial
+        num = initial.count
     _check_inputs(hand, obj, part, mode, num, config)
     part_index = None if part is None else obj.part_index(part)
     fingers = MODES[mode]
-    pos0, quat0, q0 = initial_poses(hand, obj, part_index, mode, num, seed, config.init)
+    if initial is None:
+        pos0, quat0, q0 = initial_poses(hand, obj, part_index, mode, num, seed, config.init)
+    else:
+        pos0, quat0, q0 = _initial_from(hand, initial)
 
     devices = jax.devices()
     piece = config.device_batch * len(devices)
@@ -131,6 +141,22 @@ def synthesize(
         mode=mode,
         fingers=fingers,
     )
+
+
+def _initial_from(hand: HandModel, grasps) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    pos = np.asarray(grasps.root_pos, np.float32)
+    quat = np.asarray(grasps.root_quat, np.float32)
+    q = np.asarray(grasps.q_grasp, np.float32)
+    if pos.shape != (len(pos), 3) or quat.shape != (len(pos), 4) or q.shape != (len(pos), hand.n_q):
+        raise SynthesisError(
+            f"initial grasps must have root_pos (B, 3), root_quat (B, 4), q (B, {hand.n_q}); "
+            f"got {pos.shape}, {quat.shape}, {q.shape}"
+        )
+    if not (np.isfinite(pos).all() and np.isfinite(quat).all() and np.isfinite(q).all()):
+        raise SynthesisError("initial grasps contain NaN or inf")
+    quat = quat / np.maximum(np.linalg.norm(quat, axis=1, keepdims=True), 1e-9)
+    lo, hi = np.asarray(hand.q_range, np.float32).T
+    return pos, quat, np.clip(q, lo, hi)
 
 
 def _reference(obj) -> str:

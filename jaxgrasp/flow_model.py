@@ -1,0 +1,120 @@
+"""The flow-matching grasp network (DESIGN.md §10, DexVLG §5) in Flax NNX.
+
+`FlowNet(cloud, normals, tokens, x_t, t) -> velocity`, for one batch:
+- a PointNet encoder (shared per-point MLP on xyz + normal, then max and mean pooling)
+  for the object cloud in the object frame (grasps live in that frame, so the cloud is
+  not re-centred);
+- an instruction encoder: learned word embeddings, masked mean pooling, an MLP;
+- a velocity network: residual MLP blocks on the noisy grasp, each modulated (FiLM) by
+  the cloud feature, the instruction feature and a sinusoidal embedding of t.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+from jaxtyping import Array, Float, Int
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Network sizes. Fields: grasp_dim (3 + 6 + n_q), vocab_size, point_width (per-point
+    MLP width), cond_width (cloud / text / time features), hidden (velocity MLP width),
+    blocks (residual blocks), token_width (word embedding size)."""
+
+    grasp_dim: int
+    vocab_size: int
+    point_width: int = 64
+    cond_width: int = 256
+    hidden: int = 512
+    blocks: int = 4
+    token_width: int = 64
+
+
+class PointEncoder(nnx.Module):
+    def __init__(self, width: int, out: int, rngs: nnx.Rngs):
+        self.l1 = nnx.Linear(6, width // 2, rngs=rngs)
+        self.l2 = nnx.Linear(width // 2, width, rngs=rngs)
+        self.l3 = nnx.Linear(width, 2 * width, rngs=rngs)
+        self.head = nnx.Linear(4 * width, out, rngs=rngs)
+
+    def __call__(
+        self, points: Float[Array, "b n 3"], normals: Float[Array, "b n 3"]
+    ) -> Float[Array, "b c"]:
+        h = jnp.concatenate([points * 10.0, normals], axis=-1)  # decimetres: unit scale
+        h = jax.nn.gelu(self.l1(h))
+        h = jax.nn.gelu(self.l2(h))
+        h = self.l3(h)
+        pooled = jnp.concatenate([h.max(axis=1), h.mean(axis=1)], axis=-1)
+        return self.head(jax.nn.gelu(pooled))
+
+
+class InstructionEncoder(nnx.Module):
+    def __init__(self, vocab_size: int, width: int, out: int, rngs: nnx.Rngs):
+        self.embed = nnx.Embed(vocab_size, width, rngs=rngs)
+        self.l1 = nnx.Linear(width, out, rngs=rngs)
+        self.l2 = nnx.Linear(out, out, rngs=rngs)
+
+    def __call__(self, tokens: Int[Array, "b l"]) -> Float[Array, "b c"]:
+        mask = (tokens > 0)[..., None].astype(jnp.float32)
+        e = self.embed(tokens) * mask
+        pooled = e.sum(axis=1) / jnp.maximum(mask.sum(axis=1), 1.0)
+        return self.l2(jax.nn.gelu(self.l1(pooled)))
+
+
+def time_embedding(t: Float[Array, " b"], dim: int) -> Float[Array, "b dim"]:
+    """Sinusoidal features of t in [0, 1]."""
+    freqs = jnp.exp(jnp.linspace(0.0, jnp.log(1000.0), dim // 2))
+    ang = t[:, None] * freqs[None, :]
+    return jnp.concatenate([jnp.sin(ang), jnp.cos(ang)], axis=-1)
+
+
+class _Block(nnx.Module):
+    def __init__(self, hidden: int, cond: int, rngs: nnx.Rngs):
+        self.norm = nnx.LayerNorm(hidden, use_scale=False, use_bias=False, rngs=rngs)
+        self.film = nnx.Linear(cond, 2 * hidden, rngs=rngs)
+        self.l1 = nnx.Linear(hidden, hidden, rngs=rngs)
+        self.l2 = nnx.Linear(hidden, hidden, rngs=rngs)
+
+    def __call__(self, h, c):
+        scale, shift = jnp.split(self.film(c), 2, axis=-1)
+        x = self.norm(h) * (1.0 + scale) + shift
+        return h + self.l2(jax.nn.gelu(self.l1(jax.nn.gelu(x))))
+
+
+class FlowNet(nnx.Module):
+    """Velocity field v(x_t, t | cloud, instruction)."""
+
+    def __init__(self, config: ModelConfig, rngs: nnx.Rngs):
+        c = config.cond_width
+        self.config = config
+        self.points = PointEncoder(config.point_width, c, rngs)
+        self.text = InstructionEncoder(config.vocab_size, config.token_width, c, rngs)
+        self.time = nnx.Linear(c, c, rngs=rngs)
+        self.cond = nnx.Linear(3 * c, c, rngs=rngs)
+        self.inp = nnx.Linear(config.grasp_dim, config.hidden, rngs=rngs)
+        self.blocks = nnx.List([_Block(config.hidden, c, rngs) for _ in range(config.blocks)])
+        self.out_norm = nnx.LayerNorm(config.hidden, rngs=rngs)
+        self.out = nnx.Linear(
+            config.hidden, config.grasp_dim, kernel_init=nnx.initializers.zeros, rngs=rngs
+        )
+
+    def encode(self, points, normals, tokens, repeat: int = 1) -> Float[Array, "b c2"]:
+        """The conditioning feature. `repeat` grasps share each cloud: points / normals
+        have shape (b / repeat, n, 3), tokens (b, l)."""
+        cloud = jnp.repeat(self.points(points, normals), repeat, axis=0)
+        return jnp.concatenate([cloud, self.text(tokens)], axis=-1)
+
+    def velocity(self, cond, x_t: Float[Array, "b d"], t: Float[Array, " b"]):
+        te = self.time(jax.nn.gelu(time_embedding(t, self.config.cond_width)))
+        c = jax.nn.gelu(self.cond(jnp.concatenate([cond, te], axis=-1)))
+        h = self.inp(x_t)
+        for block in self.blocks:
+            h = block(h, c)
+        return self.out(jax.nn.gelu(self.out_norm(h)))
+
+    def __call__(self, points, normals, tokens, x_t, t, repeat: int = 1):
+        return self.velocity(self.encode(points, normals, tokens, repeat), x_t, t)

@@ -1,0 +1,202 @@
+"""Sampling grasps from a trained flow-matching model (DESIGN.md §10).
+
+`GraspGenerator.load(run)` rebuilds the network from a training run and its latest
+checkpoint; `generate(model, points, instruction, num=...)` integrates the learned
+velocity field from noise (t = 0) to grasps (t = 1) in `steps` Euler or midpoint steps
+and returns a `GraspSet` (pregrasp / squeeze joints from `sim.grasp_stages`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from jaxgrasp.flow_model import FlowNet
+from jaxgrasp.grasp_set import GraspSet
+from jaxgrasp.grasp_vector import Normalizer, from_vector
+from jaxgrasp.instruction import InstructionError, Tokenizer, parse_instruction
+from jaxgrasp.training import RUN_FILE, TrainConfig, TrainingError, model_config, restore_params
+from kinematics import HandModel, load_hand
+from sim.grasps import grasp_stages
+
+METHODS = ("euler", "midpoint")
+
+
+class GenerationError(ValueError):
+    """Bad sampling input: empty or non-finite cloud, empty instruction, bad counts."""
+
+
+@dataclasses.dataclass(frozen=True)
+class GraspGenerator:
+    """A trained model with what it needs at sampling time.
+
+    Fields:
+        graphdef / params: the Flax NNX network, split.
+        normalizer: grasp-vector statistics of the training data.
+        tokenizer: the instruction vocabulary.
+        hand: the hand the model generates for.
+        n_points: points per cloud the model was trained with.
+        step: the checkpoint's training step.
+    """
+
+    graphdef: nnx.GraphDef
+    params: nnx.State
+    normalizer: Normalizer
+    tokenizer: Tokenizer
+    hand: HandModel
+    n_points: int
+    step: int
+
+    @classmethod
+    def load(cls, run: str | Path, step: int | None = None) -> GraspGenerator:
+        run = Path(run)
+        if not (run / RUN_FILE).is_file():
+            raise TrainingError(f"no training run at {run} (missing {RUN_FILE}); jaxgrasp train")
+        info = json.loads((run / RUN_FILE).read_text())
+        config = TrainConfig(**info["config"])
+        tokenizer = Tokenizer.from_json(info["tokenizer"])
+        net = FlowNet(model_config(config, info["grasp_dim"], len(tokenizer.vocab)), nnx.Rngs(0))
+        graphdef, template = nnx.split(net)
+        params, step = restore_params(run, template, step)
+        return cls(
+            graphdef,
+            params,
+            Normalizer.from_json(info["normalizer"]),
+            tokenizer,
+            load_hand(info["hand"]),
+            config.n_points,
+            int(step),
+        )
+
+
+def generate(
+    model: GraspGenerator,
+    points,
+    instruction: str,
+    num: int = 64,
+    *,
+    normals=None,
+    steps: int = 16,
+    method: str = "midpoint",
+    seed: int = 0,
+    object_name: str | None = None,
+    object_ref: str = "point-cloud",
+) -> GraspSet:
+    """Sample `num` grasps for an object-frame point cloud and an instruction.
+
+    Args:
+        points: the object's points (object frame, metres). Shape: (n, 3).
+        instruction: e.g. "Grasp the handle of the mug object, with contacts on thumb,
+            index, middle".
+        normals: outward normals. Shape: (n, 3). Estimated from the points if None.
+        steps: integration steps from noise to grasps.
+        method: "euler" or "midpoint".
+        seed: noise and cloud resampling (same seed, same grasps).
+    Returns:
+        A `GraspSet` (energy unknown: NaN) whose part and mode come from the instruction.
+    """
+    pts, nrm = _check_cloud(points, normals)
+    if not isinstance(instruction, str) or not instruction.strip():
+        raise GenerationError("instruction is empty; e.g. 'Grasp the handle of the mug object'")
+    if num <= 0 or steps <= 0:
+        raise GenerationError(f"num and steps must be positive (got num={num}, steps={steps})")
+    if method not in METHODS:
+        raise GenerationError(f"unknown method '{method}'; choose one of {', '.join(METHODS)}")
+    try:
+        tokens = model.tokenizer.encode([instruction])
+    except InstructionError as e:
+        raise GenerationError(str(e)) from None
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(pts), model.n_points, replace=len(pts) < model.n_points)
+    z = _integrate(
+        model.graphdef,
+        model.params,
+        jnp.asarray(pts[idx])[None],
+        jnp.asarray(nrm[idx])[None],
+        jnp.asarray(tokens),
+        jax.random.key(seed),
+        num,
+        steps,
+        method,
+    )
+    x = model.normalizer.denormalize(np.asarray(z, dtype=np.float64))
+    pos, quat, q = from_vector(x)
+    lo, hi = np.asarray(model.hand.q_range, dtype=np.float64).T
+    q = np.clip(q, lo, hi)
+    try:
+        parsed = parse_instruction(instruction)
+        part, name, fingers = parsed.part, parsed.object, parsed.fingers
+    except InstructionError:
+        part, name, fingers = None, object_name or "object", ()
+    return GraspSet(
+        *grasp_stages(model.hand, pos, quat, q),
+        energy=np.full(num, np.nan),
+        terms={},
+        hand=model.hand.name,
+        object_ref=object_ref,
+        object_name=object_name or name,
+        part=part,
+        mode=_mode_of(fingers),
+        fingers=fingers,
+    )
+
+
+def _mode_of(fingers: tuple[str, ...]) -> str:
+    digits = {f for f in fingers if f != "palm"}
+    return "wrap" if len(digits) >= 4 else "pinch" if digits else "wrap"
+
+
+@functools.partial(jax.jit, static_argnums=(0, 6, 7, 8))
+def _integrate(graphdef, params, pts, nrm, tokens, key, num, steps, method):
+    net = nnx.merge(graphdef, params)
+    cond = jnp.repeat(net.encode(pts, nrm, tokens), num, axis=0)  # one cloud, one text
+    x = jax.random.normal(key, (num, net.config.grasp_dim))
+    dt = 1.0 / steps
+
+    def body(i, x):
+        t = jnp.full((num,), i * dt)
+        v = net.velocity(cond, x, t)
+        if method == "midpoint":
+            v = net.velocity(cond, x + 0.5 * dt * v, t + 0.5 * dt)
+        return x + dt * v
+
+    return jax.lax.fori_loop(0, steps, body, x)
+
+
+def _check_cloud(points, normals) -> tuple[np.ndarray, np.ndarray]:
+    pts = np.asarray(points, dtype=np.float32)
+    if pts.ndim != 2 or pts.shape[1] != 3 or len(pts) == 0:
+        raise GenerationError(f"points must be a non-empty (n, 3) array, got shape {pts.shape}")
+    if not np.all(np.isfinite(pts)):
+        raise GenerationError(f"{int((~np.isfinite(pts)).any(1).sum())} points are NaN or inf")
+    if normals is None:
+        return pts, estimate_normals(pts)
+    nrm = np.asarray(normals, dtype=np.float32)
+    if nrm.shape != pts.shape or not np.all(np.isfinite(nrm)):
+        raise GenerationError("normals must be finite and have the points' shape (n, 3)")
+    return pts, nrm
+
+
+def estimate_normals(points: np.ndarray, k: int = 12) -> np.ndarray:
+    """Unit normals from the k nearest neighbours' plane (PCA), oriented away from the
+    cloud's centroid. Shape: (n, 3)."""
+    from scipy.spatial import cKDTree
+
+    pts = np.asarray(points, dtype=np.float64)
+    if len(pts) < 3:
+        d = pts - pts.mean(0)
+        n = np.where(np.linalg.norm(d, axis=1, keepdims=True) > 0, d, [[0.0, 0.0, 1.0]])
+        return (n / np.linalg.norm(n, axis=1, keepdims=True)).astype(np.float32)
+    _, nb = cKDTree(pts).query(pts, k=min(k, len(pts)))
+    local = pts[nb] - pts[nb].mean(axis=1, keepdims=True)
+    _, _, vt = np.linalg.svd(local, full_matrices=False)
+    n = vt[:, -1]
+    n *= np.where(np.sum(n * (pts - pts.mean(0)), axis=1, keepdims=True) < 0, -1.0, 1.0)
+    return n.astype(np.float32)

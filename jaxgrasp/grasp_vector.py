@@ -1,0 +1,92 @@
+"""The model's grasp vector and its normalisation (DESIGN.md §3, §10).
+
+A grasp is `[T (3), R as 6D (first two columns of the rotation matrix, 6), q (n_q)]`:
+the 6D rotation is continuous (Zhou et al. 2019), unlike quaternions, so a regressor or a
+flow can move through it smoothly; `from_vector` maps any 6D back to a rotation by
+Gram-Schmidt, so every sample is a valid pose.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from jaxtyping import Float
+
+from kinematics._rotations import quat_to_mat
+
+ROT_DIM = 6
+
+
+def to_vector(
+    root_pos: Float[np.ndarray, "n 3"],
+    root_quat: Float[np.ndarray, "n 4"],
+    q: Float[np.ndarray, "n n_q"],
+) -> Float[np.ndarray, "n d"]:
+    """Grasp vectors from root position, root quaternion (wxyz) and joints.
+    Shape: (n, 3 + 6 + n_q)."""
+    rot = np.asarray(quat_to_mat(np.asarray(root_quat, np.float32)), dtype=np.float64)
+    six = np.concatenate([rot[..., :, 0], rot[..., :, 1]], axis=-1)
+    return np.concatenate([np.asarray(root_pos), six, np.asarray(q)], axis=-1).astype(np.float32)
+
+
+def from_vector(
+    x: Float[np.ndarray, "n d"],
+) -> tuple[Float[np.ndarray, "n 3"], Float[np.ndarray, "n 4"], Float[np.ndarray, "n n_q"]]:
+    """(root_pos (n, 3), root_quat wxyz (n, 4), q (n, n_q)) from grasp vectors."""
+    x = np.asarray(x, dtype=np.float64)
+    a, b = x[:, 3:6], x[:, 6:9]
+    e1 = _unit(a, np.array([1.0, 0.0, 0.0]))
+    b = b - np.sum(e1 * b, axis=1, keepdims=True) * e1
+    # A degenerate second column (parallel to the first) gets any perpendicular.
+    fallback = np.cross(e1, np.where(np.abs(e1[:, :1]) < 0.9, [[1.0, 0, 0]], [[0, 1.0, 0]]))
+    e2 = _unit(np.where(np.linalg.norm(b, axis=1, keepdims=True) > 1e-9, b, fallback), None)
+    e3 = np.cross(e1, e2)
+    rot = np.stack([e1, e2, e3], axis=-1)
+    return x[:, :3], _mat_to_quat(rot), x[:, 9:]
+
+
+def _unit(v: np.ndarray, default: np.ndarray | None) -> np.ndarray:
+    n = np.linalg.norm(v, axis=1, keepdims=True)
+    if default is not None:
+        v = np.where(n > 1e-9, v, default)
+        n = np.linalg.norm(v, axis=1, keepdims=True)
+    return v / np.maximum(n, 1e-12)
+
+
+def _mat_to_quat(rot: np.ndarray) -> np.ndarray:
+    from scipy.spatial.transform import Rotation
+
+    xyzw = Rotation.from_matrix(rot).as_quat()
+    wxyz = np.concatenate([xyzw[:, 3:], xyzw[:, :3]], axis=1)
+    return wxyz * np.where(wxyz[:, :1] < 0, -1.0, 1.0)  # w >= 0: one of the two signs
+
+
+@dataclasses.dataclass(frozen=True)
+class Normalizer:
+    """Per-dimension affine map of grasp vectors to roughly unit scale, from data.
+
+    Fields:
+        mean: Shape: (d,). std: Shape: (d,), floored so constant dimensions stay finite.
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, x: Float[np.ndarray, "n d"], floor: float = 1e-2) -> Normalizer:
+        x = np.asarray(x, dtype=np.float64)
+        return cls(x.mean(0).astype(np.float32), np.maximum(x.std(0), floor).astype(np.float32))
+
+    def normalize(self, x):
+        return (x - self.mean) / self.std
+
+    def denormalize(self, z):
+        return z * self.std + self.mean
+
+    def to_json(self) -> dict:
+        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
+
+    @classmethod
+    def from_json(cls, d: dict) -> Normalizer:
+        return cls(np.asarray(d["mean"], np.float32), np.asarray(d["std"], np.float32))

@@ -1,0 +1,408 @@
+"""Training the flow-matching grasp generator (DESIGN.md §10, DexVLG eq. 5).
+
+Rectified flow: X_0 ~ N(0, I) noise, X_1 a normalised dataset grasp, t ~ U(0, 1),
+X_t = (1 - t) X_0 + t X_1, and the network regresses the velocity X_1 - X_0. Each
+example's cloud is the object's full surface cloud or, with probability
+`partial_fraction`, one camera view of it (`jaxgrasp.point_views`), resampled to
+`n_points` points.
+
+A run directory holds `run.json` (settings, normaliser, tokenizer, hand, objects),
+`checkpoints/` (orbax; parameters, optimizer state and the loss history every
+`checkpoint_every` steps), `loss.png`. Every batch, noise draw and t depends only on
+(seed, step), so a killed run resumed from its last checkpoint continues exactly as an
+uninterrupted run would (see tests/test_model.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+from flax import nnx
+
+from jaxgrasp._io import write_json_atomic
+from jaxgrasp.dataset import GraspDataset
+from jaxgrasp.flow_model import FlowNet, ModelConfig
+from jaxgrasp.grasp_vector import Normalizer, to_vector
+from jaxgrasp.instruction import Tokenizer
+from jaxgrasp.point_views import partial_views
+
+RUN_FILE = "run.json"
+CHECKPOINTS = "checkpoints"
+
+
+class TrainingError(ValueError):
+    """A training run cannot start or resume (no data, other settings, bad values)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Training settings.
+
+    Fields:
+        steps: optimizer steps in total (a resumed run stops at the same step).
+        batch_size: grasps per step.
+        grasps_per_cloud: grasps of the same object sharing one sampled cloud in a batch
+            (the point encoder dominates the step's cost; batch_size must divide by it).
+        n_points: points per input cloud.
+        lr: peak AdamW learning rate (linear warm-up, cosine decay to 5 %).
+        warmup: warm-up steps.
+        weight_decay: AdamW weight decay.
+        partial_fraction: share of examples with a single-view partial cloud.
+        n_views: camera azimuths per object for partial clouds.
+        checkpoint_every: steps between checkpoints (a kill loses at most this many).
+        keep: checkpoints kept.
+        seed: data order, noise and initial weights.
+        include_invalid: train on every optimized grasp, not only the valid ones.
+        max_minutes: stop (with a checkpoint) after this much wall time; None: no limit.
+        point_width / cond_width / hidden / blocks / token_width: network sizes
+            (`ModelConfig`).
+    """
+
+    steps: int = 20000
+    batch_size: int = 64
+    grasps_per_cloud: int = 4
+    n_points: int = 256
+    lr: float = 1e-3
+    warmup: int = 500
+    weight_decay: float = 1e-4
+    partial_fraction: float = 0.5
+    n_views: int = 8
+    checkpoint_every: int = 500
+    keep: int = 2
+    seed: int = 0
+    include_invalid: bool = False
+    max_minutes: float | None = None
+    point_width: int = 64
+    cond_width: int = 256
+    hidden: int = 512
+    blocks: int = 4
+    token_width: int = 64
+
+    def describe(self) -> dict:
+        # What fixes the trajectory of a run (max_minutes and keep do not).
+        d = dataclasses.asdict(self)
+        for k in ("max_minutes", "keep"):
+            d.pop(k)
+        return d
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """Fields: run (directory), step (last step done), losses ([step, loss] pairs),
+    train_seconds (this call's wall time, compile included), compile_s (lower + compile
+    of the training step), steps_run (steps done by this call), stopped_early (hit
+    max_minutes), params (the network parameters at `step`; `GraspGenerator.load(run)`
+    restores the same from the last checkpoint)."""
+
+    run: Path
+    step: int
+    losses: list
+    train_seconds: float
+    compile_s: float
+    steps_run: int
+    stopped_early: bool
+    params: object = None
+
+
+class CloudSampler:
+    """Full and single-view clouds of the dataset's objects, resampled per example."""
+
+    def __init__(self, dataset: GraspDataset, n_views: int):
+        self.points, self.normals, self.views = [], [], []
+        for i in range(len(dataset.object_refs)):
+            obj = dataset.object(i)
+            pts = np.asarray(obj.points, np.float32)
+            nrm = np.asarray(obj.normals, np.float32)
+            self.points.append(pts)
+            self.normals.append(nrm)
+            self.views.append(partial_views(pts, nrm, n_views))
+
+    def sample(self, rng: np.random.Generator, objects, n_points: int, partial_fraction: float):
+        """Clouds for the given object indices. Shape: (B, n_points, 3) twice."""
+        pts, nrm = [], []
+        for o in objects:
+            pool = np.arange(len(self.points[o]))
+            if rng.random() < partial_fraction:
+                pool = self.views[o][rng.integers(len(self.views[o]))]
+            idx = rng.choice(pool, n_points, replace=len(pool) < n_points)
+            pts.append(self.points[o][idx])
+            nrm.append(self.normals[o][idx])
+        return np.stack(pts), np.stack(nrm)
+
+
+def model_config(config: TrainConfig, grasp_dim: int, vocab_size: int) -> ModelConfig:
+    return ModelConfig(
+        grasp_dim=grasp_dim,
+        vocab_size=vocab_size,
+        point_width=config.point_width,
+        cond_width=config.cond_width,
+        hidden=config.hidden,
+        blocks=config.blocks,
+        token_width=config.token_width,
+    )
+
+
+def train(
+    dataset: str | Path | GraspDataset,
+    out: str | Path,
+    config: TrainConfig = TrainConfig(),
+    *,
+    progress: bool = True,
+) -> TrainResult:
+    """Train (or resume) a grasp generator on `dataset`, writing the run to `out`."""
+    _check_config(config)
+    data = dataset if isinstance(dataset, GraspDataset) else GraspDataset(dataset)
+    if config.include_invalid:
+        data = GraspDataset(data.path, include_invalid=True)
+    if len(data) == 0:
+        raise TrainingError(f"dataset {data.path} has no grasps to train on")
+    out = Path(out)
+    vectors = to_vector(data.root_pos, data.root_quat, data.q_grasp)
+    run_info = _run_info(out, data, config, vectors)
+    normalizer = Normalizer.from_json(run_info["normalizer"])
+    tokenizer = Tokenizer.from_json(run_info["tokenizer"])
+    targets = normalizer.normalize(vectors).astype(np.float32)
+    tokens = tokenizer.encode(data.captions)
+    clouds = CloudSampler(data, config.n_views)
+
+    net = FlowNet(
+        model_config(config, vectors.shape[1], len(tokenizer.vocab)), nnx.Rngs(config.seed)
+    )
+    graphdef, params = nnx.split(net)
+    tx = _optimizer(config)
+    opt_state = tx.init(params)
+    manager = checkpoint_manager(out, config.keep)
+    step, losses = 0, []
+    if manager.latest_step() is not None:
+        params, opt_state, step, losses = _restore(manager, params, opt_state)
+    key = jax.random.key(config.seed)
+
+    by_object = [np.flatnonzero(data.object_index == o) for o in range(len(data.object_refs))]
+    group = config.grasps_per_cloud
+
+    def batch_at(step: int) -> tuple:
+        rng = np.random.default_rng([config.seed, step])
+        anchors = rng.integers(len(data), size=config.batch_size // group)
+        objects = data.object_index[anchors]
+        # Each anchor's cloud is shared with (group - 1) more grasps of the same object.
+        idx = np.concatenate(
+            [
+                [a, *rng.choice(by_object[o], group - 1)]
+                for a, o in zip(anchors, objects, strict=True)
+            ]
+        ).astype(np.int64)
+        pts, nrm = clouds.sample(rng, objects, config.n_points, config.partial_fraction)
+        return pts, nrm, tokens[idx], targets[idx], jax.random.fold_in(key, step)
+
+    start = time.perf_counter()
+    first_step = step
+    train_step = (
+        _train_step(graphdef, tx, group).lower(params, opt_state, *batch_at(step)).compile()
+    )
+    compile_s = time.perf_counter() - start
+    stopped_early = False
+    bar = _progress(config.steps, step, progress)
+    try:
+        while step < config.steps:
+            params, opt_state, loss = train_step(params, opt_state, *batch_at(step))
+            step += 1
+            if step % 10 == 0 or step == config.steps:
+                losses.append([step, float(loss)])
+                if bar is not None:
+                    bar.set_postfix(loss=f"{float(loss):.4f}")
+            if bar is not None:
+                bar.update(1)
+            out_of_time = (
+                config.max_minutes is not None
+                and time.perf_counter() - start > 60.0 * config.max_minutes
+            )
+            if step % config.checkpoint_every == 0 or step == config.steps or out_of_time:
+                _save(manager, step, params, opt_state, losses)
+            if out_of_time:
+                stopped_early = step < config.steps
+                break
+    except KeyboardInterrupt:
+        _save(manager, step, params, opt_state, losses)  # keep the work done so far
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+        manager.wait_until_finished()
+        manager.close()
+    plot_losses(losses, out / "loss.png")
+    seconds = time.perf_counter() - start
+    return TrainResult(
+        out, step, losses, seconds, compile_s, step - first_step, stopped_early, params
+    )
+
+
+def _check_config(config: TrainConfig) -> None:
+    for name in (
+        "steps",
+        "batch_size",
+        "grasps_per_cloud",
+        "n_points",
+        "checkpoint_every",
+        "keep",
+        "n_views",
+    ):
+        if getattr(config, name) <= 0:
+            raise TrainingError(f"{name} must be positive, got {getattr(config, name)}")
+    if config.batch_size % config.grasps_per_cloud:
+        raise TrainingError(
+            f"batch_size {config.batch_size} must be a multiple of grasps_per_cloud "
+            f"{config.grasps_per_cloud}"
+        )
+    if not 0.0 <= config.partial_fraction <= 1.0:
+        raise TrainingError(f"partial_fraction must be in [0, 1], got {config.partial_fraction}")
+
+
+def _run_info(out: Path, data: GraspDataset, config: TrainConfig, vectors) -> dict:
+    """Write run.json for a new run, or check a resumed run has the same settings."""
+    path = out / RUN_FILE
+    if path.is_file():
+        info = json.loads(path.read_text())
+        if info["config"] != config.describe() or info["dataset"] != str(data.path.resolve()):
+            raise TrainingError(
+                f"{out} holds a run with other settings or data; use another --out or the "
+                "same settings to resume"
+            )
+        return info
+    info = {
+        "config": config.describe(),
+        "dataset": str(data.path.resolve()),
+        "hand": data.hand,
+        "grasps": len(data),
+        "objects": list(data.object_refs),
+        "normalizer": Normalizer.fit(vectors).to_json(),
+        "tokenizer": Tokenizer.fit(data.captions).to_json(),
+        "grasp_dim": int(vectors.shape[1]),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, info)
+    return info
+
+
+def _optimizer(config: TrainConfig) -> optax.GradientTransformation:
+    schedule = optax.warmup_cosine_decay_schedule(
+        0.0, config.lr, min(config.warmup, config.steps // 2), config.steps, config.lr * 0.05
+    )
+    return optax.chain(
+        optax.clip_by_global_norm(1.0), optax.adamw(schedule, weight_decay=config.weight_decay)
+    )
+
+
+def flow_loss(net: FlowNet, pts, nrm, tokens, x1, key, repeat: int = 1) -> jax.Array:
+    """Rectified-flow loss of one batch: mean ||v(X_t, t) - (X_1 - X_0)||^2 per
+    dimension. Shapes: pts / nrm (B / repeat, n, 3), tokens (B, l), x1 (B, d)."""
+    k0, kt = jax.random.split(key)
+    x0 = jax.random.normal(k0, x1.shape, x1.dtype)
+    t = jax.random.uniform(kt, (x1.shape[0],), x1.dtype)
+    xt = (1.0 - t[:, None]) * x0 + t[:, None] * x1
+    v = net(pts, nrm, tokens, xt, t, repeat)
+    return jnp.mean(jnp.sum((v - (x1 - x0)) ** 2, axis=-1)) / x1.shape[-1]
+
+
+def _train_step(graphdef, tx, repeat: int):
+    def loss_of(params, *batch):
+        return flow_loss(nnx.merge(graphdef, params), *batch, repeat=repeat)
+
+    @jax.jit
+    def step(params, opt_state, pts, nrm, tokens, x1, key):
+        loss, grads = jax.value_and_grad(loss_of)(params, pts, nrm, tokens, x1, key)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    return step
+
+
+def checkpoint_manager(out: Path, keep: int = 2) -> ocp.CheckpointManager:
+    return ocp.CheckpointManager(
+        (out / CHECKPOINTS).resolve(),
+        options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True),
+    )
+
+
+def _save(manager, step, params, opt_state, losses) -> None:
+    if manager.latest_step() == step:
+        return
+    manager.save(
+        step,
+        args=ocp.args.Composite(
+            params=ocp.args.StandardSave(params),
+            opt_state=ocp.args.StandardSave(opt_state),
+            log=ocp.args.JsonSave({"step": step, "losses": losses}),
+        ),
+    )
+
+
+def _restore(manager, params, opt_state):
+    step = manager.latest_step()
+    restored = manager.restore(
+        step,
+        args=ocp.args.Composite(
+            params=ocp.args.StandardRestore(_abstract(params)),
+            opt_state=ocp.args.StandardRestore(_abstract(opt_state)),
+            log=ocp.args.JsonRestore(),
+        ),
+    )
+    return restored.params, restored.opt_state, step, restored.log["losses"]
+
+
+def restore_params(out: Path, params_template, step: int | None = None):
+    """The network parameters of a run's checkpoint (the latest by default)."""
+    manager = checkpoint_manager(Path(out))
+    step = manager.latest_step() if step is None else step
+    if step is None:
+        raise TrainingError(f"{out} has no checkpoint; train it first (jaxgrasp train)")
+    restored = manager.restore(
+        step,
+        args=ocp.args.Composite(params=ocp.args.StandardRestore(_abstract(params_template))),
+    )
+    manager.close()
+    return restored.params, step
+
+
+def _abstract(tree):
+    return jax.tree.map(ocp.utils.to_shape_dtype_struct, tree)
+
+
+def _progress(total: int, initial: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit="step", desc="train", dynamic_ncols=True)
+
+
+def plot_losses(losses: list, path: Path) -> None:
+    """Loss curve (raw and smoothed) as a PNG."""
+    if not losses:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps, values = np.asarray(losses, dtype=np.float64).T
+    smooth = np.copy(values)
+    for i in range(1, len(values)):
+        smooth[i] = 0.9 * smooth[i - 1] + 0.1 * values[i]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(steps, values, alpha=0.3, label="loss")
+    ax.plot(steps, smooth, label="smoothed")
+    ax.set_xlabel("step")
+    ax.set_ylabel("flow-matching loss")
+    ax.set_yscale("log")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

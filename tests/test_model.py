@@ -1,0 +1,253 @@
+"""The flow-matching grasp generator: grasp vectors, partial views, training (overfit,
+checkpoint/restore, kill-and-resume), deterministic sampling, bad input, evaluation."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from jaxgrasp.dataset import GraspDataset
+from jaxgrasp.evaluation import EvalConfig, evaluate, joint_entropy
+from jaxgrasp.generator import GenerationError, GraspGenerator, estimate_normals, generate
+from jaxgrasp.grasp_set import GraspSet
+from jaxgrasp.grasp_vector import Normalizer, from_vector, to_vector
+from jaxgrasp.initialization import initial_poses
+from jaxgrasp.instruction import InstructionError, Tokenizer, parse_instruction
+from jaxgrasp.objects import make_object
+from jaxgrasp.point_views import partial_views
+from jaxgrasp.training import TrainConfig, TrainingError, train
+from sim.grasps import grasp_stages
+
+ROOT = Path(__file__).resolve().parents[1]
+REF = "procedural:bottle:0"
+CAPTIONS = (
+    "Grasp the body of the bottle object, with contacts on thumb, index, middle, ring, little",
+    "Grasp the cap of the bottle object, with contacts on thumb, index",
+)
+# Small and fast: the point is the machinery, not grasp quality (benchmarks/model.py).
+TINY = TrainConfig(
+    steps=300,
+    batch_size=16,
+    n_points=128,
+    lr=3e-3,
+    warmup=20,
+    checkpoint_every=100,
+    point_width=32,
+    cond_width=64,
+    hidden=128,
+    blocks=2,
+    token_width=16,
+    partial_fraction=0.5,
+    n_views=4,
+)
+
+
+def write_dataset(path: Path, hand, n: int = 6) -> Path:
+    """A dataset directory in `jaxgrasp generate`'s format with `n` grasps on one
+    bottle (initial poses of two parts; every grasp marked valid)."""
+    obj = make_object("bottle", 0)
+    shards = path / "shards"
+    shards.mkdir(parents=True)
+    jobs = []
+    for k, (part, text) in enumerate(zip(("body", "cap"), CAPTIONS, strict=True)):
+        pos, quat, q = initial_poses(hand, obj, obj.part_index(part), "wrap", n // 2, seed=k)
+        gs = GraspSet(
+            *grasp_stages(hand, pos, quat, q),
+            energy=np.zeros(n // 2),
+            terms={},
+            hand=hand.name,
+            object_ref=REF,
+            object_name="bottle",
+            part=part,
+        )
+        key = f"bottle-0__{part}__wrap"
+        gs.save(
+            shards / f"{key}.npz",
+            extra={"valid": np.ones(n // 2, bool), "caption": np.array([text] * (n // 2))},
+        )
+        jobs.append({"job": key, "object_ref": REF, "generated": n // 2, "valid": n // 2})
+    manifest = {"config": {"hand": hand.name}, "jobs": jobs}
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(shadow, tmp_path_factory):
+    root = tmp_path_factory.mktemp("model")
+    data = write_dataset(root / "dataset", shadow)
+    result = train(data, root / "run", TINY, progress=False)
+    return data, result
+
+
+def test_grasp_vector_round_trip_and_degenerate_rotation(shadow):
+    rng = np.random.default_rng(0)
+    quat = rng.normal(size=(50, 4))
+    quat /= np.linalg.norm(quat, axis=1, keepdims=True)
+    pos = rng.normal(size=(50, 3))
+    q = rng.uniform(*np.asarray(shadow.q_range).T, size=(50, shadow.n_q))
+    pos2, quat2, q2 = from_vector(to_vector(pos, quat, q))
+    np.testing.assert_allclose(pos2, pos, atol=1e-6)
+    np.testing.assert_allclose(q2, q, atol=1e-6)
+    np.testing.assert_allclose(np.abs(np.sum(quat2 * quat, axis=1)), 1.0, atol=1e-5)
+    # All-zero or parallel 6D columns still give unit quaternions.
+    bad = np.zeros((2, 9 + shadow.n_q))
+    bad[1, 3:9] = [1, 0, 0, 2, 0, 0]
+    _, qb, _ = from_vector(bad)
+    assert np.all(np.isfinite(qb)) and np.allclose(np.linalg.norm(qb, axis=1), 1.0)
+
+
+def test_normalizer_keeps_constant_dimensions_finite():
+    x = np.c_[np.random.default_rng(1).normal(size=(20, 2)), np.ones((20, 1))]
+    norm = Normalizer.fit(x)
+    z = norm.normalize(x)
+    assert np.all(np.isfinite(z)) and np.allclose(norm.denormalize(z), x, atol=1e-5)
+
+
+def test_partial_view_sees_one_side():
+    obj = make_object("bottle", 0)
+    pts, nrm = np.asarray(obj.points), np.asarray(obj.normals)
+    views = partial_views(pts, nrm, n_views=4)
+    for view in views:
+        assert 0.15 * len(pts) < len(view) < 0.7 * len(pts)
+    # Opposite cameras (azimuth 0 and 180 degrees) see mostly different points.
+    overlap = len(np.intersect1d(views[0], views[2])) / len(views[0])
+    assert overlap < 0.5
+
+
+def test_tokenizer_and_instruction_parser():
+    tok = Tokenizer.fit(CAPTIONS)
+    ids = tok.encode(["Grasp the LID of the bottle object"])
+    assert ids.shape == (1, tok.max_len) and (ids[0] == 1).sum() == 1  # "lid" unknown
+    with pytest.raises(InstructionError):
+        tok.encode(["  !! "])
+    p = parse_instruction(CAPTIONS[1])
+    assert (p.part, p.object, p.fingers) == ("cap", "bottle", ("thumb", "index"))
+    assert parse_instruction("Grasp the mug object").part is None
+
+
+def test_tiny_model_overfits_and_checkpoint_restores(trained, shadow):
+    data, result = trained
+    first = np.mean([v for _, v in result.losses[:3]])
+    last = np.mean([v for _, v in result.losses[-5:]])
+    assert last < 0.35 * first, (first, last)
+    model = GraspGenerator.load(result.run)
+    assert model.step == TINY.steps
+    for a, b in zip(jax.tree.leaves(result.params), jax.tree.leaves(model.params), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    # Samples land near the training grasps of the instructed part (memorised).
+    ds = GraspDataset(data)
+    norm = model.normalizer
+    obj = make_object("bottle", 0)
+    for part, text in zip(("body", "cap"), CAPTIONS, strict=True):
+        g = generate(model, np.asarray(obj.points), text, 16, normals=np.asarray(obj.normals))
+        assert g.part == part and g.count == 16
+        z = norm.normalize(to_vector(g.root_pos, g.root_quat, g.q_grasp))
+        train_z = norm.normalize(to_vector(ds.root_pos, ds.root_quat, ds.q_grasp))
+        mine = np.array([p == part for p in ds.parts])
+        d = np.linalg.norm(z[:, None] - train_z[None], axis=-1)
+        assert np.median(d[:, mine].min(1)) < np.median(d[:, ~mine].min(1))
+
+
+def test_sampling_is_deterministic_for_a_seed(trained):
+    model = GraspGenerator.load(trained[1].run)
+    pts = np.asarray(make_object("bottle", 0).points)
+    a = generate(model, pts, CAPTIONS[0], 8, seed=3, method="euler", steps=4)
+    b = generate(
+        GraspGenerator.load(trained[1].run), pts, CAPTIONS[0], 8, seed=3, method="euler", steps=4
+    )
+    c = generate(model, pts, CAPTIONS[0], 8, seed=4, method="euler", steps=4)
+    np.testing.assert_array_equal(a.root_pos, b.root_pos)
+    np.testing.assert_array_equal(a.q_grasp, b.q_grasp)
+    assert not np.allclose(a.root_pos, c.root_pos)
+
+
+def test_bad_sampling_input_is_a_clear_error(trained):
+    model = GraspGenerator.load(trained[1].run)
+    pts = np.asarray(make_object("bottle", 0).points)
+    with pytest.raises(GenerationError, match="non-empty"):
+        generate(model, np.zeros((0, 3)), CAPTIONS[0])
+    nan = pts.copy()
+    nan[5] = np.nan
+    with pytest.raises(GenerationError, match="NaN"):
+        generate(model, nan, CAPTIONS[0])
+    with pytest.raises(GenerationError, match="empty"):
+        generate(model, pts, "   ")
+    with pytest.raises(GenerationError, match="no words"):
+        generate(model, pts, "?!")
+    with pytest.raises(GenerationError, match="num"):
+        generate(model, pts, CAPTIONS[0], num=0)
+    with pytest.raises(TrainingError, match="no training run"):
+        GraspGenerator.load(trained[1].run / "missing")
+
+
+def test_estimated_normals_point_outwards():
+    obj = make_object("bottle", 0)
+    pts, nrm = np.asarray(obj.points), np.asarray(obj.normals)
+    est = estimate_normals(pts)
+    assert np.all(np.isfinite(est))
+    assert np.median(np.sum(est * nrm, axis=1)) > 0.9
+
+
+def test_training_settings_mismatch_and_bad_config(trained, tmp_path):
+    data, result = trained
+    with pytest.raises(TrainingError, match="other settings"):
+        train(data, result.run, TrainConfig(steps=5), progress=False)
+    with pytest.raises(TrainingError, match="multiple"):
+        train(data, tmp_path / "r", TrainConfig(batch_size=10, grasps_per_cloud=4))
+
+
+def test_killed_training_resumes_to_the_same_weights(trained, tmp_path):
+    data, result = trained
+    script = textwrap.dedent(
+        f"""
+        import sys
+        sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, {str(ROOT / "tests")!r})
+        from test_model import TINY
+        from jaxgrasp.training import train
+        train({str(data)!r}, sys.argv[1], TINY, progress=False)
+        """
+    )
+    run = tmp_path / "run"
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.Popen([sys.executable, "-c", script, str(run)], env=env)
+    first = run / "checkpoints" / str(TINY.checkpoint_every)
+    deadline = time.time() + 300
+    while not first.is_dir() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert first.is_dir(), "the training subprocess wrote no checkpoint"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    resumed = train(data, run, TINY, progress=False)
+    assert resumed.steps_run < TINY.steps  # it did resume
+    for a, b in zip(jax.tree.leaves(result.params), jax.tree.leaves(resumed.params), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
+    assert resumed.losses == result.losses
+
+
+def test_evaluate_reports_metrics_in_range(trained, shadow):
+    model = GraspGenerator.load(trained[1].run)
+    res = evaluate(
+        model,
+        ["procedural:bottle:1"],
+        EvalConfig(num=2, refine_steps=2, sample_steps=2),
+        train_objects=[REF],
+        progress=False,
+    )
+    assert [r["variant"] for r in res["rows"]] == ["raw", "refined"]
+    assert all(r["split"] == "seen category" for r in res["rows"])
+    for r in res["rows"]:
+        for m in ("suc", "pta", "pga", "valid", "contact_acc"):
+            assert 0.0 <= r[m] <= 1.0
+        assert r["targets"] == 3 and r["grasps"] == 6
+    same = np.zeros((10, shadow.n_q))
+    assert joint_entropy(shadow, same) == 0.0
