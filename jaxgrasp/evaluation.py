@@ -76,13 +76,16 @@ def evaluate(
     targets = []
     start = time.perf_counter()
     jobs = [(r, p, m) for r in object_refs for p in object_part_names(r) for m in config.modes]
+    built: dict = {}
     for k, (ref, part, mode) in enumerate(jobs):
-        obj = object_from_reference(ref)
-        scene = build_scene(hand, obj)
-        pts, nrm = np.asarray(obj.points), np.asarray(obj.normals)
-        if config.cloud == "partial":
-            view = partial_views(pts, nrm, n_views=1)[0]
-            pts, nrm = pts[view], nrm[view]
+        if built.get("ref") != ref:  # jobs come grouped by object: build it once
+            obj = object_from_reference(ref)
+            pts, nrm = np.asarray(obj.points), np.asarray(obj.normals)
+            if config.cloud == "partial":
+                view = partial_views(pts, nrm, n_views=1)[0]
+                pts, nrm = pts[view], nrm[view]
+            built = {"ref": ref, "obj": obj, "scene": build_scene(hand, obj), "cloud": (pts, nrm)}
+        obj, scene, (pts, nrm) = built["obj"], built["scene"], built["cloud"]
         instruction = instruction_for(obj.name, part, mode)
         raw = generate(
             model,
