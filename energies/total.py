@@ -68,8 +68,8 @@ class EnergyParams:
     use_lp: bool = True
     table_normal: tuple[float, float, float] = (0.0, 0.0, 1.0)
     table_height: float = 0.0
-    pen_object_points: int = 256
-    barrier_object_points: int = 512
+    pen_object_points: int = 1024
+    barrier_object_points: int = 1024
 
 
 def length_scale(target: GraspTarget) -> float:

@@ -112,7 +112,8 @@ def validate(
         grasps: a grasp-set .npz (`GraspSet.save`, `jaxgrasp synthesize`).
         backend: mujoco (MuJoCo C, multi-threaded: the CPU path) or mjx (accelerators).
         json: write the summary and per-grasp results here.
-        table_height: add a table plane at this height (object frame).
+        table_height: add a table plane at this height (object frame); default: the
+            grasp set's own table (tabletop grasps), else none.
     """
     import json as _json
 
@@ -145,6 +146,7 @@ def synthesize(
     scale: float = 1.0,
     hand: str = "shadow",
     validate: bool = False,
+    tabletop: bool = False,
 ) -> None:
     """Optimize grasps of one object; write grasps.npz, pictures and summary.json.
 
@@ -159,6 +161,8 @@ def synthesize(
         scale: mesh scale (0.001 for millimetres).
         hand: registered hand name.
         validate: also validate in MuJoCo (disturbance test + exact checks).
+        tabletop: the object rests on a table at its lowest point (z up); grasps keep
+            above it.
     """
     from jaxgrasp.objects import object_from_reference
     from jaxgrasp.pipeline import run_synthesis
@@ -174,6 +178,7 @@ def synthesize(
         steps=steps,
         seed=seed,
         validate=validate,
+        tabletop=tabletop,
     )
     _print_run(summary, out)
 
@@ -205,6 +210,7 @@ def generate(
     no_parts: bool = False,
     seed: int = 0,
     hand: str = "shadow",
+    tabletop: bool = False,
     quiet: bool = False,
 ) -> None:
     """Generate a captioned dataset: synthesis -> validation -> captions for every object
@@ -222,6 +228,7 @@ def generate(
         no_parts: skip the per-part jobs (with --whole-object: whole-object grasps only).
         seed: dataset seed.
         hand: registered hand name.
+        tabletop: objects rest on a table at their lowest point; grasps stay above it.
         quiet: no progress bar.
     """
     from jaxgrasp.dataset import DatasetConfig, generate_dataset
@@ -234,6 +241,7 @@ def generate(
         whole_object=whole_object,
         seed=seed,
         hand=hand,
+        tabletop=tabletop,
     )
     manifest = generate_dataset(objects, out, config, progress=not quiet)
     valid = sum(j["valid"] for j in manifest["jobs"])

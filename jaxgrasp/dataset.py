@@ -29,7 +29,7 @@ import numpy as np
 
 from jaxgrasp._io import write_json_atomic
 from jaxgrasp.grasp_set import GraspSet, GraspSetError
-from jaxgrasp.synthesis import MODES, SynthesisConfig, synthesize
+from jaxgrasp.synthesis import MODES, SynthesisConfig, resting_height, synthesize
 
 MANIFEST = "manifest.json"
 SHARDS = "shards"
@@ -52,6 +52,8 @@ class DatasetConfig:
         whole_object: also run a whole-object job (no target part) per object and mode.
         seed: the dataset seed; a job's seed is derived from it and the job's name.
         hand: registered hand name.
+        tabletop: every object rests on a table at its lowest point (z up); grasps
+            stay above it and are validated with the table in the scene.
         synthesis: optimizer and energy settings.
     """
 
@@ -62,6 +64,7 @@ class DatasetConfig:
     whole_object: bool = False
     seed: int = 0
     hand: str = "shadow"
+    tabletop: bool = False
     synthesis: SynthesisConfig = SynthesisConfig()
 
     def describe(self) -> dict:
@@ -215,7 +218,8 @@ def _run_job(out: Path, job: Job, config: DatasetConfig, hand, cache: dict) -> d
 
     if cache.get("ref") != job.object_ref:  # jobs come grouped by object
         obj = object_from_reference(job.object_ref)
-        cache.update(ref=job.object_ref, obj=obj, scene=build_scene(hand, obj))
+        table = resting_height(obj) if config.tabletop else None
+        cache.update(ref=job.object_ref, obj=obj, scene=build_scene(hand, obj, table_height=table))
     obj, scene = cache["obj"], cache["scene"]
     t0 = time.perf_counter()
     grasps = synthesize(
@@ -227,6 +231,7 @@ def _run_job(out: Path, job: Job, config: DatasetConfig, hand, cache: dict) -> d
         steps=config.steps,
         seed=job.seed(config.seed),
         config=config.synthesis,
+        tabletop=config.tabletop,
     )
     report = validate(hand, obj, grasps, part=job.part, scene=scene)
     seconds = time.perf_counter() - t0

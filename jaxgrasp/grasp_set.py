@@ -38,6 +38,8 @@ class GraspSet:
         part: target part name, or None for whole-object grasps.
         mode: contact mode ("wrap", "pinch", ...).
         fingers: the contact candidates the grasps were optimized with.
+        table_height: the table plane z = table_height the object rests on (tabletop
+            grasps; validation adds it to the scene), or None.
     """
 
     root_pos: np.ndarray
@@ -54,6 +56,7 @@ class GraspSet:
     part: str | None = None
     mode: str = "wrap"
     fingers: tuple[str, ...] = ()
+    table_height: float | None = None
 
     def __post_init__(self):
         b = np.asarray(self.root_pos).shape[0] if np.ndim(self.root_pos) == 2 else -1
@@ -101,6 +104,7 @@ class GraspSet:
             "part": self.part,
             "mode": self.mode,
             "fingers": list(self.fingers),
+            "table_height": self.table_height,
             "count": self.count,
         }
 
@@ -163,6 +167,7 @@ class GraspSet:
             part=meta["part"],
             mode=meta["mode"],
             fingers=tuple(meta["fingers"]),
+            table_height=meta.get("table_height"),
         )
 
 

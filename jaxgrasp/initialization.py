@@ -11,19 +11,26 @@ surface normal, its front face towards the object, oriented by the part's catego
   direction (random sign).
 Then a small random sideways rotation. Without a part (whole-object mode) the grasp
 points lie on the object's convex hull, inflated by the retreat (DexGraspNet).
-Everything is numpy and deterministic for a seed.
+With a table (tabletop mode), `TABLE_OVERSAMPLE` times as many poses are drawn and the
+first ones whose hand stays `table_clearance` above the table are kept (the highest
+ones fill up if too few do). Deterministic for a seed.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import trimesh
+from scipy.spatial import cKDTree
 
-from kinematics import HandModel
+from kinematics import HandModel, forward_kinematics, points_to_world
 
 LID_ANGLES = 24
+# Tabletop mode: candidate poses drawn per kept pose.
+TABLE_OVERSAMPLE = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,12 +42,20 @@ class InitConfig:
         jitter_deg: std of the random sideways rotation (degrees).
         position_jitter: std of a random offset of the palm origin (m).
         q_noise: std of the joint noise around the mode's hand-crafted pose (rad).
+        table_clearance: tabletop mode: the initial hand's lowest surface sample stays
+            this far above the table (m).
+        part_margin: grasp points are drawn at least this far from every other part
+            (m), so that the hand (about 8 cm wide) starts on the target part, not
+            across its border; where no point of a part is that far, the farthest
+            quarter of its points are used.
     """
 
     retreat: tuple[float, float] = (0.02, 0.045)
     jitter_deg: float = 10.0
     position_jitter: float = 0.005
     q_noise: float = 0.05
+    table_clearance: float = 0.01
+    part_margin: float = 0.03
 
 
 def initial_poses(
@@ -51,8 +66,38 @@ def initial_poses(
     num: int,
     seed: int,
     config: InitConfig = InitConfig(),
+    *,
+    table_height: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(root_pos (num, 3), root_quat (num, 4) wxyz, q (num, n_q)) of initial hands."""
+    """(root_pos (num, 3), root_quat (num, 4) wxyz, q (num, n_q)) of initial hands;
+    with `table_height`, hands above the table z = table_height (see module doc)."""
+    if table_height is None:
+        return _sample_poses(hand, obj, part, mode, num, seed, config)
+    pos, quat, q = _sample_poses(hand, obj, part, mode, TABLE_OVERSAMPLE * num, seed, config)
+    lowest = np.asarray(
+        _lowest_surface_point(hand, *(jnp.asarray(x, jnp.float32) for x in (pos, quat, q)))
+    )
+    above = lowest >= table_height + config.table_clearance
+    # The first `num` poses above the table, then (if too few) the highest others.
+    order = np.concatenate(
+        [np.flatnonzero(above), np.flatnonzero(~above)[np.argsort(-lowest[~above], kind="stable")]]
+    )
+    keep = order[:num]
+    return pos[keep], quat[keep], q[keep]
+
+
+@jax.jit
+def _lowest_surface_point(hand: HandModel, pos, quat, q):
+    def one(p, r, qq):
+        poses = forward_kinematics(hand, p, r, qq)
+        return jnp.min(
+            points_to_world(poses, hand.surface.body, jnp.asarray(hand.surface.points))[:, 2]
+        )
+
+    return jax.vmap(one)(pos, quat, q)
+
+
+def _sample_poses(hand, obj, part, mode, num, seed, config):
     rng = np.random.default_rng(seed)
     palm = hand.spec.palm if hand.spec is not None else None
     if palm is None:
@@ -62,7 +107,7 @@ def initial_poses(
         frames = [_face_on(n, None, rng) for n in normals]
         push = normals
     else:
-        points, normals, push, frames = _part_frames(obj, part, num, rng)
+        points, normals, push, frames = _part_frames(obj, part, num, rng, config.part_margin)
     retreat = rng.uniform(*config.retreat, size=(num, 1))
     origin_world = points + push * retreat + rng.normal(0, config.position_jitter, (num, 3))
     palm_in_root = np.stack(
@@ -81,12 +126,21 @@ def initial_poses(
     return root_pos, root_quat, q
 
 
-def _part_frames(obj, part, num, rng):
+def _part_frames(obj, part, num, rng, margin):
     pts = np.asarray(obj.points)
     nrm = np.asarray(obj.normals)
-    mask = (np.asarray(obj.point_part) == part) & np.asarray(obj.allowed)
+    on_part = np.asarray(obj.point_part) == part
+    mask = on_part & np.asarray(obj.allowed)
     if not mask.any():
-        mask = np.asarray(obj.point_part) == part
+        mask = on_part
+    if not on_part.all():  # keep the hand away from the other parts
+        cand = np.flatnonzero(mask)
+        gap, _ = cKDTree(pts[~on_part]).query(pts[cand])
+        far = gap >= margin
+        if not far.any():
+            far = gap >= np.quantile(gap, 0.75)
+        mask = np.zeros_like(mask)
+        mask[cand[far]] = True
     idx = rng.choice(np.flatnonzero(mask), size=num)
     category = obj.part_categories[part]
     principal = np.asarray(obj.part_principal[part])

@@ -42,13 +42,14 @@ def run_synthesis(
     steps: int | None = None,
     seed: int = 0,
     validate: bool = True,
+    tabletop: bool = False,
     top_k: int = 4,
     config: SynthesisConfig | None = None,
     log=print,
 ) -> dict:
     """Synthesize grasps of `obj` (a PreparedObject), optionally validate them, write
     `grasps.npz`, `validation.json`, `summary.json` and PNGs of the best grasps to `out`.
-    Returns the summary."""
+    `tabletop`: the object rests on a table (see `synthesize`). Returns the summary."""
     from kinematics import load_hand
 
     out = Path(out)
@@ -59,9 +60,19 @@ def run_synthesis(
     def progress(done, total):
         log(f"  optimized {done}/{total} hands ({time.perf_counter() - t0:.1f} s)")
 
-    log(f"synthesizing {num} {mode} grasps of {obj.name}" + (f" / {part}" if part else ""))
+    where = (f" / {part}" if part else "") + (" on a table" if tabletop else "")
+    log(f"synthesizing {num} {mode} grasps of {obj.name}{where}")
     grasps = synthesize(
-        hand, obj, part, mode, num=num, steps=steps, seed=seed, config=config, progress=progress
+        hand,
+        obj,
+        part,
+        mode,
+        num=num,
+        steps=steps,
+        seed=seed,
+        config=config,
+        tabletop=tabletop,
+        progress=progress,
     )
     synth_s = time.perf_counter() - t0
     grasps.save(out / "grasps.npz")
@@ -71,6 +82,7 @@ def run_synthesis(
         "object_ref": obj.source,
         "part": part,
         "mode": mode,
+        "table_height": grasps.table_height,
         "num_grasps": grasps.count,
         "synthesis_seconds": synth_s,
         "energy_median": float(np.median(grasps.energy)),
@@ -138,6 +150,7 @@ def show_grasps(
                 Path(out) / f"grasp_{rank:02d}.png",
                 part=gs.part,
                 title=title,
+                table_height=gs.table_height,
             )
         )
     return paths

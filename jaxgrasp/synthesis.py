@@ -9,6 +9,11 @@ pieces per compiled call (a memory budget) and sharded over all `jax.devices()` 
 `shard_map` (each device optimizes its own hands; the result does not depend on the
 device count). Multi-host: call `jax.distributed.initialize()` first (see
 `distributed_synthesize`).
+
+Tabletop mode (`tabletop=True`): the object rests on a table, the plane z = its lowest
+point (object frame, z up); initial hands that would reach below it are not used, the
+table energy keeps the hand above it, and the grasp set carries the table so that
+validation puts it in the scene and checks the hand stays above it.
 """
 
 from __future__ import annotations
@@ -53,6 +58,8 @@ class SynthesisConfig:
         init: initial pose sampling.
         energy_chunk: hands per vmapped energy evaluation (cache-sized on CPU).
         device_batch: hands per compiled call on each device (memory budget).
+        table_weight: weight of the table term in tabletop mode (`weights.table` is
+            not used: without a table the term is off).
     """
 
     steps: int = 800
@@ -66,6 +73,7 @@ class SynthesisConfig:
     init: InitConfig = InitConfig()
     energy_chunk: int = 32
     device_batch: int = 1024
+    table_weight: float = 100.0
 
 
 def synthesize(
@@ -78,6 +86,7 @@ def synthesize(
     seed: int = 0,
     config: SynthesisConfig | None = None,
     *,
+    tabletop: bool = False,
     initial=None,
     progress: Callable[[int, int], None] | None = None,
 ) -> GraspSet:
@@ -89,6 +98,8 @@ def synthesize(
         num: number of grasps (> 0).
         steps: optimizer iterations (default `config.steps`).
         seed: the random seed (same seed, same grasps).
+        tabletop: the object rests on a table at its lowest point (z up); grasps stay
+            above it (see module doc).
         initial: start from these grasps instead of sampled initial poses (refinement,
             e.g. of a model's samples): a `GraspSet` / `sim.GraspPoses`; `num` is then
             its count.
@@ -106,18 +117,22 @@ def synthesize(
     _check_inputs(hand, obj, part, mode, num, config)
     part_index = None if part is None else obj.part_index(part)
     fingers = MODES[mode]
+    table = resting_height(obj) if tabletop else None
     if initial is None:
-        pos0, quat0, q0 = initial_poses(hand, obj, part_index, mode, num, seed, config.init)
+        pos0, quat0, q0 = initial_poses(
+            hand, obj, part_index, mode, num, seed, config.init, table_height=table
+        )
     else:
         pos0, quat0, q0 = _initial_from(hand, initial)
 
     devices = jax.devices()
     piece = config.device_batch * len(devices)
-    run = _optimizer(hand, fingers, config)
+    run = _optimizer(hand, fingers, config, tabletop)
     shared = (
         _Target.of(obj),
         jnp.int32(-1 if part_index is None else part_index),
         jnp.float32(length_scale(obj)),
+        jnp.float32(0.0 if table is None else table),
     )
     outs = []
     for start in range(0, num, piece):
@@ -140,7 +155,13 @@ def synthesize(
         part=part,
         mode=mode,
         fingers=fingers,
+        table_height=table,
     )
+
+
+def resting_height(obj) -> float:
+    """Height of the table an upright object (z up) rests on: its lowest point."""
+    return float(np.asarray(obj.vertices)[:, 2].min())
 
 
 def _initial_from(hand: HandModel, grasps) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -202,7 +223,7 @@ def _sharded(run, mesh):
             jax.shard_map(
                 run,
                 mesh=mesh,
-                in_specs=(P(), P(), P()) + (P("hands"),) * 3,
+                in_specs=(P(), P(), P(), P()) + (P("hands"),) * 3,
                 out_specs=P("hands"),
                 check_vma=False,
             )
@@ -234,19 +255,22 @@ class _Target:
 _OPTIMIZER_CACHE: dict = {}
 
 
-def _optimizer(hand, fingers, config: SynthesisConfig):
-    """A jitted function (target, part_index, length, pos0, quat0, q0) -> (pos, quat, q,
-    energy, terms) for a batch."""
+def _optimizer(hand, fingers, config: SynthesisConfig, tabletop: bool = False):
+    """A jitted function (target, part_index, length, table_height, pos0, quat0, q0) ->
+    (pos, quat, q, energy, terms) for a batch (`table_height` is used in tabletop mode)."""
     # Keyed by identity; the entry keeps the hand alive, so its id is never reused for
     # another hand while the entry exists.
-    key = (id(hand), fingers, config)
+    key = (id(hand), fingers, config, tabletop)
     if key in _OPTIMIZER_CACHE:
         return _OPTIMIZER_CACHE[key][1]
     lo, hi = (jnp.asarray(x, jnp.float32) for x in np.asarray(hand.q_range).T)
+    weights = dataclasses.replace(config.weights, table=config.table_weight if tabletop else 0.0)
 
-    def energy_and_grad(target, part_index, length, pos, quat, q):
+    def energy_and_grad(target, part_index, length, table_height, pos, quat, q):
+        # The table height is traced, so every object shares one compilation.
+        params = dataclasses.replace(config.params, table_height=table_height)
         return batched_energy_and_grad(
-            config.weights,
+            weights,
             hand,
             target,
             pos,
@@ -255,7 +279,7 @@ def _optimizer(hand, fingers, config: SynthesisConfig):
             chunk=config.energy_chunk,
             fingers=fingers,
             target_part=part_index,
-            params=config.params,
+            params=params,
             scale=length,
         )
 
@@ -271,9 +295,9 @@ def _optimizer(hand, fingers, config: SynthesisConfig):
         {"pos": "pos", "quat": "quat", "q": "q"},
     )
 
-    def run(target, part_index, length, pos0, quat0, q0):
+    def run(target, part_index, length, table_height, pos0, quat0, q0):
         def energy_and_grad_of(pos, quat, q):
-            return energy_and_grad(target, part_index, length, pos, quat, q)
+            return energy_and_grad(target, part_index, length, table_height, pos, quat, q)
 
         params = {"pos": pos0, "quat": quat0, "q": q0}
         state = tx.init(params)

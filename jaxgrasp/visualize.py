@@ -106,9 +106,11 @@ def render_grasp(
     part: str | None = None,
     views: tuple[tuple[float, float], ...] = ((20.0, -60.0), (20.0, 30.0), (80.0, -90.0)),
     title: str | None = None,
+    table_height: float | None = None,
 ) -> Path:
     """Write a PNG of one grasp: the object (target part in orange, other parts grey)
-    and the hand's collision primitives, from several views. Headless (Agg)."""
+    and the hand's collision primitives (and the table plane, if given), from several
+    views. Headless (Agg)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tris = hand_world_meshes(hand, q, root_pos, root_quat)
@@ -131,6 +133,14 @@ def render_grasp(
         for t in tris:
             ax.add_collection3d(
                 Poly3DCollection(t, facecolor=(0.25, 0.4, 0.75, 0.55), edgecolor="none")
+            )
+        if table_height is not None:
+            x0, x1 = centre[0] - half, centre[0] + half
+            y0, y1 = centre[1] - half, centre[1] + half
+            corners = [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
+            square = np.array([[x, y, table_height] for x, y in corners])
+            ax.add_collection3d(
+                Poly3DCollection([square], facecolor=(0.45, 0.35, 0.25, 0.25), edgecolor="none")
             )
         ax.set_xlim(centre[0] - half, centre[0] + half)
         ax.set_ylim(centre[1] - half, centre[1] + half)

@@ -61,6 +61,8 @@ class GeometryChecks(NamedTuple):
         pta / pga: >= 1 / >= 3 fingers (palm excluded) within 1 cm of the target part
             and closer to it than to any other. Shape: (B,).
         q1: epsilon-metric of the fingers in contact (mu = config.friction). Shape: (B,).
+        table_penetration: depth of the hand below the scene's table plane (m, >= 0;
+            0 without a table). Shape: (B,).
     """
 
     penetration: np.ndarray
@@ -73,6 +75,7 @@ class GeometryChecks(NamedTuple):
     pta: np.ndarray
     pga: np.ndarray
     q1: np.ndarray
+    table_penetration: np.ndarray
 
 
 def check_grasps(
@@ -159,6 +162,12 @@ def _check_block(
         pga = on_part.sum(axis=1) >= 3
 
     q1 = _q1(hand, obj, samples, sd, face, closest, in_contact, cfg.friction)
+    # The hand is carried by a mocap body, which MuJoCo does not collide with the (static)
+    # table, so the simulation cannot notice a hand pushed through it: measure it here.
+    if scene.table_height is None:
+        table_penetration = np.zeros(n)
+    else:
+        table_penetration = np.maximum(scene.table_height - world[..., 2].min(axis=1), 0.0)
     return GeometryChecks(
         penetration=penetration,
         self_penetration=_self_penetration(scene, hand, grasps),
@@ -170,6 +179,7 @@ def _check_block(
         pta=pta,
         pga=pga,
         q1=q1,
+        table_penetration=table_penetration,
     )
 
 

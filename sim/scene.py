@@ -53,6 +53,7 @@ class Scene:
         object_weld: equality id of the weld that holds the object while the hand closes.
         hand_geom_body: `HandModel` body index of each hand collision geom, by geom id
             (-1: not a hand collision geom). Shape: (n_geoms,).
+        table_height: height of the table plane z = table_height (None: no table).
     """
 
     model: mujoco.MjModel
@@ -66,6 +67,7 @@ class Scene:
     object_geoms: np.ndarray
     object_weld: int
     hand_geom_body: np.ndarray
+    table_height: float | None = None
 
     def mocap_pose(self, root_pos, root_quat) -> tuple[np.ndarray, np.ndarray]:
         """Mocap (pos (B, 3), quat (B, 4) wxyz) that puts the hand root at the given poses."""
@@ -121,7 +123,10 @@ def build_scene(
         model = spec.compile()
     except Exception as err:
         raise SceneError(f"MuJoCo could not compile the validation scene: {err}") from None
-    return _index(model, hand, config)
+    scene = _index(model, hand, config)
+    if table_height is None:
+        return scene
+    return dataclasses.replace(scene, table_height=float(table_height))
 
 
 def _keep_hand_only(spec: mujoco.MjSpec, hand: HandModel) -> None:

@@ -2,8 +2,9 @@
 
 A grasp is valid when it survives the six-direction disturbance test, penetrates the
 object by less than `max_penetration`, itself by less than `max_self_penetration`, has
-at least `min_contacts` fingers (palm included) touching the object, and is part-aligned
-(when a target part is given).
+at least `min_contacts` fingers (palm included) touching the object, is part-aligned
+(when a target part is given) and, with a table, stays above it (less than
+`max_penetration` below its plane).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from sim.scene import Scene, build_scene
 
 BACKENDS = ("mujoco", "mjx")
 CRITERIA = ("disturbance", "penetration", "self_penetration", "contact", "part_alignment")
+# With a table, one more criterion: the hand stays above it.
+TABLE_CRITERION = "table"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,7 +33,8 @@ class ValidationReport:
 
     Fields:
         valid: passes every criterion. Shape: (B,).
-        flags: {criterion: passes} for `CRITERIA`. Shape: (B,) each.
+        flags: {criterion: passes} for `CRITERIA` (+ `TABLE_CRITERION` with a table).
+            Shape: (B,) each.
         disturbance: the simulation outcome (`DisturbanceResult`).
         checks: the exact geometric measurements (`GeometryChecks`).
         fingers: finger names, in the order of `checks.in_contact`'s columns.
@@ -100,7 +104,8 @@ def validate(
         backend: "mujoco" (MuJoCo C, multi-threaded; the CPU path) or "mjx" (vmapped
             worlds; the accelerator path).
         config: physics and thresholds (default `SimConfig()`).
-        table_height: add a table plane z = table_height.
+        table_height: add a table plane z = table_height (default: the grasps' own
+            `table_height` when they carry one, e.g. a tabletop `GraspSet`).
         scene: a scene built before by `build_scene` for this hand/object (reused).
         nthread: MuJoCo C threads (default: all cores).
     """
@@ -109,6 +114,8 @@ def validate(
     poses = grasps.poses() if hasattr(grasps, "poses") else GraspPoses(*grasps)
     _check_poses(hand, poses)
     part_index = None if part is None else obj.part_index(part)
+    if table_height is None:
+        table_height = getattr(grasps, "table_height", None)
     config = config or (scene.config if scene is not None else SimConfig())
     scene = scene or build_scene(hand, obj, config, table_height=table_height)
     start = time.perf_counter()
@@ -128,6 +135,8 @@ def validate(
         "contact": checks.in_contact.sum(axis=1) >= config.min_contacts,
         "part_alignment": checks.aligned,
     }
+    if scene.table_height is not None:
+        flags[TABLE_CRITERION] = checks.table_penetration < config.max_penetration
     valid = np.logical_and.reduce(list(flags.values()))
     fingers = tuple(hand.contacts.finger)
     captions = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -15,9 +16,12 @@ import pytest
 from energies import EnergyWeights
 from jaxgrasp import objects
 from jaxgrasp.cli import main as cli_main
+from jaxgrasp.grasp_set import GraspSet
+from jaxgrasp.initialization import InitConfig, initial_poses
 from jaxgrasp.object_model import ObjectError
 from jaxgrasp.pipeline import SUMMARY_KEYS, run_synthesis
-from jaxgrasp.synthesis import SynthesisConfig, SynthesisError, synthesize
+from jaxgrasp.synthesis import SynthesisConfig, SynthesisError, resting_height, synthesize
+from sim import GraspPoses, validate
 
 # Tiny runs: the point is the plumbing, not grasp quality (see benchmarks/synthesis.py).
 TINY = SynthesisConfig(steps=4, energy_chunk=4, device_batch=8)
@@ -104,6 +108,7 @@ def test_pipeline_writes_grasps_pictures_summary_and_show_works(knife, tmp_path)
     for key in SUMMARY_KEYS:
         assert key in written, key
     assert written["num_grasps"] == 4 and 0.0 <= written["valid_fraction"] <= 1.0
+    assert written["table_height"] is None and "table" not in written["pass_rate"]
     assert len(summary["pictures"]) == 2 and all(
         Path(p).stat().st_size > 0 for p in summary["pictures"]
     )
@@ -128,3 +133,69 @@ def test_strong_barrier_run_stays_finite(shadow):
     gs = synthesize(shadow, objects.make_object("pan", 0), "handle", num=64, config=config)
     assert np.all(np.isfinite(gs.root_pos)) and np.all(np.isfinite(gs.q_grasp))
     assert np.all(np.isfinite(gs.energy))
+
+
+def _lowest_points(hand, grasps):
+    from jaxgrasp.initialization import _lowest_surface_point
+
+    return np.asarray(
+        _lowest_surface_point(
+            hand,
+            *(
+                np.asarray(x, np.float32)
+                for x in (grasps.root_pos, grasps.root_quat, grasps.q_grasp)
+            ),
+        )
+    )
+
+
+def test_tabletop_initial_hands_start_above_the_table(shadow):
+    mug = objects.make_object("mug", 0)
+    table = resting_height(mug)
+    loose = initial_poses(shadow, mug, None, "wrap", 64, 0)
+    kept = initial_poses(shadow, mug, None, "wrap", 64, 0, table_height=table)
+    loose, kept = (GraspPoses(p, r, None, q, None) for p, r, q in (loose, kept))
+    # Whole-object starts surround the mug standing on the table: some reach under it.
+    assert (_lowest_points(shadow, loose) < table).any()
+    assert (_lowest_points(shadow, kept) >= table + InitConfig().table_clearance).all()
+
+
+def test_tabletop_energy_pushes_the_hand_above_the_table_and_validation_checks_it(
+    shadow, knife, tmp_path
+):
+    table = resting_height(knife)
+    start = synthesize(shadow, knife, "handle", num=4, seed=2, config=TINY, tabletop=True)
+    assert start.table_height == pytest.approx(table)
+    # The same hands pushed 3 cm down, through the table.
+    sunk = dataclasses.replace(start, root_pos=start.root_pos - [0.0, 0.0, 0.03])
+    at_start = synthesize(
+        shadow, knife, "handle", config=TINY, steps=0, initial=sunk, tabletop=True
+    )
+    assert (at_start.terms["table"] > 0).all()
+    moved = synthesize(shadow, knife, "handle", config=TINY, steps=40, initial=sunk, tabletop=True)
+    assert (_lowest_points(shadow, moved) > _lowest_points(shadow, sunk)).all()
+
+    path = at_start.save(tmp_path / "sunk.npz")
+    loaded = GraspSet.load(path)
+    assert loaded.table_height == pytest.approx(table)
+    report = validate(shadow, knife, loaded, part="handle")  # the table comes from the set
+    assert not report.flags["table"].any() and not report.valid.any()
+    assert (report.checks.table_penetration > 0.01).all()
+
+
+def test_part_grasp_points_keep_away_from_the_other_parts(knife):
+    from scipy.spatial import cKDTree
+
+    from jaxgrasp.initialization import _part_frames
+
+    handle = knife.part_index("handle")
+    on_part = np.asarray(knife.point_part) == handle
+    to_others = cKDTree(np.asarray(knife.points)[~on_part])
+    margin = InitConfig().part_margin
+    points, *_ = _part_frames(knife, handle, 256, np.random.default_rng(0), margin)
+    assert to_others.query(points)[0].min() >= margin
+    # A margin no point satisfies falls back to the farthest quarter of the part.
+    allowed = on_part & np.asarray(knife.allowed)
+    quarter = np.quantile(to_others.query(np.asarray(knife.points)[allowed])[0], 0.75)
+    points, *_ = _part_frames(knife, handle, 256, np.random.default_rng(0), 1.0)
+    assert to_others.query(points)[0].min() >= quarter - 1e-9
