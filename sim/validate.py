@@ -116,6 +116,12 @@ def validate(
     part_index = None if part is None else obj.part_index(part)
     if table_height is None:
         table_height = getattr(grasps, "table_height", None)
+    if scene is not None and table_height is not None and scene.table_height != table_height:
+        raise ValueError(
+            f"the grasps need a table at z = {table_height:.4f} but the given scene has "
+            f"{'none' if scene.table_height is None else scene.table_height}; build it with "
+            "build_scene(..., table_height=...) or leave scene out"
+        )
     config = config or (scene.config if scene is not None else SimConfig())
     scene = scene or build_scene(hand, obj, config, table_height=table_height)
     start = time.perf_counter()

@@ -21,7 +21,7 @@ from jaxgrasp.initialization import InitConfig, initial_poses
 from jaxgrasp.object_model import ObjectError
 from jaxgrasp.pipeline import SUMMARY_KEYS, run_synthesis
 from jaxgrasp.synthesis import SynthesisConfig, SynthesisError, resting_height, synthesize
-from sim import GraspPoses, validate
+from sim import GraspPoses, build_scene, validate
 
 # Tiny runs: the point is the plumbing, not grasp quality (see benchmarks/synthesis.py).
 TINY = SynthesisConfig(steps=4, energy_chunk=4, device_batch=8)
@@ -181,6 +181,8 @@ def test_tabletop_energy_pushes_the_hand_above_the_table_and_validation_checks_i
     report = validate(shadow, knife, loaded, part="handle")  # the table comes from the set
     assert not report.flags["table"].any() and not report.valid.any()
     assert (report.checks.table_penetration > 0.01).all()
+    with pytest.raises(ValueError, match="table"):  # a scene without the table
+        validate(shadow, knife, loaded, part="handle", scene=build_scene(shadow, knife))
 
 
 def test_part_grasp_points_keep_away_from_the_other_parts(knife):
