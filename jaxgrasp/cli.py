@@ -374,7 +374,6 @@ def evaluate(
         seed: sampling seed.
         json: also write the results here.
     """
-    import json as json_lib
 
     from jaxgrasp._io import write_json_atomic
     from jaxgrasp.dataset import parse_objects
@@ -383,11 +382,10 @@ def evaluate(
     from jaxgrasp.generator import GraspGenerator
 
     model = GraspGenerator.load(run)
-    info = json_lib.loads((run / "run.json").read_text())
     config = EvalConfig(
         num=num, refine_steps=refine_steps, modes=tuple(modes), cloud=cloud, seed=seed
     )
-    result = evaluate_model(model, parse_objects(objects), config, train_objects=info["objects"])
+    result = evaluate_model(model, parse_objects(objects), config)
     print(format_table(result["rows"]))
     if json is not None:
         write_json_atomic(json, result)

@@ -60,11 +60,13 @@ def evaluate(
     object_refs: list[str],
     config: EvalConfig = EvalConfig(),
     *,
-    train_objects: list[str] = (),
+    train_objects: list[str] | None = None,
     progress: bool = True,
 ) -> dict:
-    """Sample, (refine,) validate. Returns {"rows": one record per split x variant with
-    `METRICS` and counts, "targets": per-target records, "config": ..., "seconds"}."""
+    """Sample, (refine,) validate. `train_objects` (default: the model's own training
+    objects) decide the seen / unseen split. Returns {"rows": one record per split x
+    variant with `METRICS` and counts, "targets": per-target records, "config": ...,
+    "seconds"}."""
     from jaxgrasp.dataset import object_part_names
     from jaxgrasp.objects import object_from_reference
     from jaxgrasp.point_views import partial_views
@@ -72,6 +74,8 @@ def evaluate(
     from sim.scene import build_scene
 
     hand = model.hand
+    if train_objects is None:
+        train_objects = model.train_objects
     seen = {_category(r) for r in train_objects}
     targets = []
     start = time.perf_counter()

@@ -44,6 +44,7 @@ class GraspGenerator:
         hand: the hand the model generates for.
         n_points: points per cloud the model was trained with.
         step: the checkpoint's training step.
+        train_objects: references of the objects the model was trained on.
     """
 
     graphdef: nnx.GraphDef
@@ -53,6 +54,7 @@ class GraspGenerator:
     hand: HandModel
     n_points: int
     step: int
+    train_objects: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, run: str | Path, step: int | None = None) -> GraspGenerator:
@@ -73,6 +75,7 @@ class GraspGenerator:
             load_hand(info["hand"]),
             config.n_points,
             int(step),
+            tuple(info.get("objects", ())),
         )
 
 

@@ -236,11 +236,11 @@ def test_killed_training_resumes_to_the_same_weights(trained, tmp_path):
 
 def test_evaluate_reports_metrics_in_range(trained, shadow):
     model = GraspGenerator.load(trained[1].run)
+    assert model.train_objects == (REF,)  # the split defaults to these (from run.json)
     res = evaluate(
         model,
         ["procedural:bottle:1"],
         EvalConfig(num=2, refine_steps=2, sample_steps=2),
-        train_objects=[REF],
         progress=False,
     )
     assert [r["variant"] for r in res["rows"]] == ["raw", "refined"]
