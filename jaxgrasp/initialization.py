@@ -26,7 +26,8 @@ import numpy as np
 import trimesh
 from scipy.spatial import cKDTree
 
-from kinematics import HandModel, forward_kinematics, points_to_world
+from energies.hand_state import hand_state
+from kinematics import HandModel
 
 LID_ANGLES = 24
 # Tabletop mode: candidate poses drawn per kept pose.
@@ -89,10 +90,7 @@ def initial_poses(
 @jax.jit
 def _lowest_surface_point(hand: HandModel, pos, quat, q):
     def one(p, r, qq):
-        poses = forward_kinematics(hand, p, r, qq)
-        return jnp.min(
-            points_to_world(poses, hand.surface.body, jnp.asarray(hand.surface.points))[:, 2]
-        )
+        return jnp.min(hand_state(hand, p, r, qq).surface_points[:, 2])
 
     return jax.vmap(one)(pos, quat, q)
 
