@@ -12,6 +12,7 @@ from energies.force_closure import (
 )
 from energies.hand_state import HandState, hand_state
 from energies.metrics import cone_wrenches, net_wrench_residual, q1_metric
+from energies.object_samples import ObjectSamples, object_samples
 from energies.target import GraspTarget
 from energies.terms import (
     direction_energy,
@@ -31,6 +32,7 @@ from energies.total import (
     EnergyWeights,
     batched_energy_and_grad,
     length_scale,
+    target_samples,
     total_energy,
 )
 
@@ -40,6 +42,7 @@ __all__ = [
     "EnergyWeights",
     "GraspTarget",
     "HandState",
+    "ObjectSamples",
     "batched_energy_and_grad",
     "cone_wrenches",
     "contact_wrenches",
@@ -55,10 +58,12 @@ __all__ = [
     "lp_contact_forces",
     "lp_dfc_energy",
     "net_wrench_residual",
+    "object_samples",
     "object_in_hand_energy",
     "part_barrier_energy",
     "q1_metric",
     "self_penetration_energy",
     "table_energy",
+    "target_samples",
     "total_energy",
 ]

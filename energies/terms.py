@@ -7,13 +7,13 @@ from functools import cache
 
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Bool, Float, Int
+from jaxtyping import Array, Bool, Float
 
+from energies._penetration import capsule_penetration, frame_penetration
 from energies._safe import safe_normalize
-from energies.target import GraspTarget
 from kinematics import HandModel, LinkPoses, points_to_world
 from kinematics._rotations import matmul3, matvec3
-from kinematics.geometry import CAPSULE, primitive_sdf
+from kinematics.geometry import CAPSULE
 
 # The barrier's distance floor: b(d) is evaluated at max(d, BARRIER_MIN_DISTANCE) so it is
 # huge but finite, with a finite (large) gradient, when a fingertip touches a point.
@@ -42,22 +42,17 @@ def ipc_barrier(d: Float[Array, ...], d_hat: float) -> Float[Array, ...]:
 
 def part_barrier_energy(
     fingertips: Float[Array, "n_tips 3"],
-    target: GraspTarget,
-    target_part: Int[Array, ""] | int,
+    points: Float[Array, "m 3"],
+    active: Bool[Array, " m"],
     d_hat: float,
-    n_points: int | None = None,
 ) -> Float[Array, ""]:
-    """E_bar: fingertips against object surface points outside the target part (eq. 1).
-
-    Uses the first `n_points` object samples (all by default). `target_part` < 0 means
-    the whole object is the target (no barrier).
+    """E_bar: fingertips against the object surface samples outside the target part
+    (eq. 1); `active` marks those samples (all False: whole-object target, no barrier).
+    See `energies.object_samples` for which samples.
     """
-    pts = jnp.asarray(target.points)[:n_points]
-    part = jnp.asarray(target.point_part)[:n_points]
-    outside = (part != target_part) & (target_part >= 0)
-    dx, dy, dz = (fingertips[:, j : j + 1] - pts[None, :, j] for j in range(3))
+    dx, dy, dz = (fingertips[:, j : j + 1] - points[None, :, j] for j in range(3))
     d = jnp.sqrt(dx * dx + dy * dy + dz * dz + 1e-12)
-    return jnp.sum(jnp.where(outside[None, :], ipc_barrier(d, d_hat), 0.0))
+    return jnp.sum(jnp.where(active[None, :], ipc_barrier(d, d_hat), 0.0))
 
 
 def hand_in_object_energy(surface_sdf: Float[Array, " n_surface"]) -> Float[Array, ""]:
@@ -73,24 +68,18 @@ def object_in_hand_energy(
     Sum over primitives and points of the penetration depth (a point inside two
     overlapping primitives counts twice; zero exactly when nothing penetrates). Summing
     per primitive instead of taking the nearest primitive first avoids a (k, m) stack and
-    min, and capsules are measured as distances to their world-frame segments: this term
-    dominated the energy's cost before.
+    min; capsules are measured against their world-frame segments; the gradient is formed
+    in the forward pass (`energies._penetration`): this term dominated the energy's cost.
     """
     kinds = np.asarray(hand.primitives.kind)
     total = jnp.zeros(())
     for kind in np.unique(kinds):
         sel = np.flatnonzero(kinds == kind)
         axes, centre, size = _primitive_frames(hand, poses, sel)
-        px, py, pz = (object_points[:, j][None, :] - centre[:, j : j + 1] for j in range(3))
         if kind == CAPSULE:
-            ux, uy, uz = (axes[:, j, 2:3] for j in range(3))
-            h = size[:, 1:2]
-            t = jnp.clip(ux * px + uy * py + uz * pz, -h, h)
-            dx, dy, dz = px - t * ux, py - t * uy, pz - t * uz
-            d = jnp.sqrt(dx * dx + dy * dy + dz * dz + 1e-12) - size[:, 0:1]
+            total = total + capsule_penetration(centre, axes[:, :, 2], size, object_points)
         else:
-            d = primitive_sdf(int(kind), size, *_to_frames(axes, px, py, pz))
-        total = total + jnp.sum(jnp.maximum(-d, 0.0))
+            total = total + frame_penetration(int(kind))(centre, axes, size, object_points)
     return total
 
 
@@ -102,14 +91,6 @@ def _primitive_frames(hand: HandModel, poses: LinkPoses, sel: np.ndarray):
     axes = matmul3(rot, jnp.asarray(prims.rot)[sel])
     centre = poses.pos[body] + matvec3(rot, jnp.asarray(prims.pos)[sel])
     return axes, centre, jnp.asarray(prims.size)[sel]
-
-
-def _to_frames(axes, px, py, pz):
-    # World offsets (each (k, m)) into the k primitive frames: local_i = sum_j axes[k, j, i] p_j.
-    return tuple(
-        axes[:, 0, i : i + 1] * px + axes[:, 1, i : i + 1] * py + axes[:, 2, i : i + 1] * pz
-        for i in range(3)
-    )
 
 
 def self_penetration_energy(hand: HandModel, poses: LinkPoses) -> Float[Array, ""]:

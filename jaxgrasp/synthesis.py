@@ -29,7 +29,13 @@ import optax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from energies import EnergyParams, EnergyWeights, batched_energy_and_grad, length_scale
+from energies import (
+    EnergyParams,
+    EnergyWeights,
+    batched_energy_and_grad,
+    length_scale,
+    target_samples,
+)
 from jaxgrasp.grasp_set import GraspSet
 from jaxgrasp.initialization import InitConfig, initial_poses
 from jaxgrasp.sdf import SDFGrid, sdf_query
@@ -266,7 +272,7 @@ def _optimizer(hand, fingers, config: SynthesisConfig, tabletop: bool = False):
     lo, hi = (jnp.asarray(x, jnp.float32) for x in np.asarray(hand.q_range).T)
     weights = dataclasses.replace(config.weights, table=config.table_weight if tabletop else 0.0)
 
-    def energy_and_grad(target, part_index, length, table_height, pos, quat, q):
+    def energy_and_grad(target, part_index, length, table_height, samples, pos, quat, q):
         # The table height is traced, so every object shares one compilation.
         params = dataclasses.replace(config.params, table_height=table_height)
         return batched_energy_and_grad(
@@ -281,6 +287,7 @@ def _optimizer(hand, fingers, config: SynthesisConfig, tabletop: bool = False):
             target_part=part_index,
             params=params,
             scale=length,
+            samples=samples,
         )
 
     def schedule(lr):
@@ -296,8 +303,10 @@ def _optimizer(hand, fingers, config: SynthesisConfig, tabletop: bool = False):
     )
 
     def run(target, part_index, length, table_height, pos0, quat0, q0):
+        samples = target_samples(target, part_index, config.params)  # once, not per step
+
         def energy_and_grad_of(pos, quat, q):
-            return energy_and_grad(target, part_index, length, table_height, pos, quat, q)
+            return energy_and_grad(target, part_index, length, table_height, samples, pos, quat, q)
 
         params = {"pos": pos0, "quat": quat0, "q": q0}
         state = tx.init(params)

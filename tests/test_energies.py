@@ -19,10 +19,16 @@ from energies import (
     length_scale,
     lp_contact_forces,
     lp_dfc_energy,
+    object_in_hand_energy,
+    object_samples,
     q1_metric,
     total_energy,
 )
+from energies.terms import _primitive_frames
+from energies.total import sdf_first_order
 from jaxgrasp import objects
+from kinematics import forward_kinematics
+from kinematics.geometry import primitive_sdf
 
 N_LP_INSTANCES = 1000
 Q1_ABS_TOL = 0.012
@@ -208,3 +214,75 @@ def test_pinch_uses_fewer_contacts(shadow, mug):
     _, pinch = _energy_fn(shadow, mug, ("thumb", "index", "middle", "palm"))(x)
     assert set(wrap) == set(pinch)
     assert float(pinch["dir"]) <= 2 * 4 + 1e-6 and float(wrap["dir"]) <= 2 * 6 + 1e-6
+
+
+def test_object_samples_cover_the_object_and_the_barrier_lies_next_to_the_part(mug):
+    handle = mug.part_index("handle")
+    pts, part = np.asarray(mug.points), np.asarray(mug.point_part)
+    on_handle = pts[part == handle]
+
+    def to_handle(x):
+        return np.linalg.norm(np.asarray(x)[:, None] - on_handle[None], axis=-1).min(axis=1)
+
+    s = jax.jit(object_samples, static_argnums=(2, 3))(mug, handle, 64, 40)
+    # Penetration: the first (evenly spread) samples of the whole object.
+    np.testing.assert_allclose(np.asarray(s.pen_points), pts[:64], atol=1e-6)
+    # Barrier: the 40 samples off the handle nearest it, all active.
+    others = np.sort(to_handle(pts[part != handle]))
+    np.testing.assert_allclose(np.sort(to_handle(s.bar_points)), others[:40], atol=1e-5)
+    assert np.all(np.asarray(s.bar_active)) and others[40] > 0.0
+    # Whole object: no barrier.
+    assert not np.any(np.asarray(object_samples(mug, -1, 64, 64).bar_active))
+    # More asked than there are: capped.
+    assert object_samples(mug, handle, 10**6, 10**6).pen_points.shape == pts.shape
+
+
+def test_object_in_hand_gradient_matches_plain_autodiff(shadow, mug):
+    """The one-pass gradient (custom VJP) equals autodiff of the plain formula."""
+
+    def plain(poses, pts):
+        kinds = np.asarray(shadow.primitives.kind)
+        total = 0.0
+        for kind in np.unique(kinds):
+            axes, c, size = _primitive_frames(shadow, poses, np.flatnonzero(kinds == kind))
+            p = [pts[:, j][None, :] - c[:, j : j + 1] for j in range(3)]
+            local = [sum(axes[:, j, i : i + 1] * p[j] for j in range(3)) for i in range(3)]
+            total = total + jnp.sum(jnp.maximum(-primitive_sdf(int(kind), size, *local), 0.0))
+        return total
+
+    rng = np.random.default_rng(7)
+    lo, hi = np.asarray(shadow.q_range).T
+    with jax.enable_x64(True):
+        pts = jnp.asarray(np.asarray(mug.points, np.float64))
+        for _ in range(4):
+            quat = rng.normal(size=4)
+            x = jnp.asarray(
+                np.concatenate(
+                    [np.asarray(mug.com) + rng.normal(size=3) * 0.03, quat, rng.uniform(lo, hi)]
+                )
+            )
+
+            def energy(fn, x):
+                return fn(forward_kinematics(shadow, x[:3], x[3:7], x[7:]), pts)
+
+            v, g = jax.value_and_grad(
+                lambda x: energy(lambda p, o: object_in_hand_energy(shadow, p, o), x)
+            )(x)
+            v_ref, g_ref = jax.value_and_grad(lambda x: energy(plain, x))(x)
+            assert float(v_ref) > 0.0  # the case is not vacuous
+            np.testing.assert_allclose(float(v), float(v_ref), rtol=1e-12)
+            np.testing.assert_allclose(np.asarray(g), np.asarray(g_ref), atol=1e-9)
+            # ... and with respect to the object's samples.
+            poses = forward_kinematics(shadow, x[:3], x[3:7], x[7:])
+            gp = jax.grad(lambda o: object_in_hand_energy(shadow, poses, o))(pts)
+            gp_ref = jax.grad(lambda o: plain(poses, o))(pts)
+            np.testing.assert_allclose(np.asarray(gp), np.asarray(gp_ref), atol=1e-9)
+
+
+def test_sdf_first_order_value_and_gradient(mug):
+    pts = jnp.asarray(np.asarray(mug.points)[:32] + 0.004)
+    d, g = mug.sdf(pts)
+    d1 = sdf_first_order(mug, pts)
+    g1 = jax.grad(lambda x: jnp.sum(sdf_first_order(mug, x)))(pts)
+    np.testing.assert_allclose(np.asarray(d1), np.asarray(d), atol=1e-7)
+    np.testing.assert_allclose(np.asarray(g1), np.asarray(g), atol=1e-6)

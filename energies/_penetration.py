@@ -1,0 +1,102 @@
+"""Object samples inside the hand's collision primitives, with the gradient formed in the
+same pass as the value.
+
+The term compares every object sample with every primitive: a (k, m) grid per hand. Plain
+autodiff keeps several (k, m) intermediates for the backward pass and reads them back;
+here the forward pass reduces the analytic gradient straight to the primitives' frames
+(centre, axes) and to the samples, so the backward pass only scales them.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+from kinematics.geometry import primitive_sdf
+
+
+@jax.custom_vjp
+def capsule_penetration(
+    centre: Float[Array, "k 3"],
+    axis: Float[Array, "k 3"],
+    size: Float[Array, "k 3"],
+    points: Float[Array, "m 3"],
+) -> Float[Array, ""]:
+    """Sum over capsules and samples of max(-d, 0), d the distance to the capsule
+    (radius size[:, 0], half length size[:, 1] along the unit `axis`)."""
+    return _capsule_forward(centre, axis, size, points)[0]
+
+
+def _capsule_forward(centre, axis, size, points):
+    # |x - c - t u|^2 expanded, so that the (k, m) products come from two matrix products
+    # and the gradient sums from two more, instead of (k, m) arrays for each coordinate
+    # (which XLA's CPU backend materialises one by one). Coordinates are taken relative
+    # to the samples' mean to keep the expansion's cancellation small in float32.
+    origin = jax.lax.stop_gradient(jnp.mean(points, axis=0))
+    x, c = points - origin, centre - origin
+    r, h = size[:, 0:1], size[:, 1:2]
+    s = jnp.dot(axis, x.T) - jnp.sum(c * axis, -1)[:, None]  # u . (x - c)
+    t = jnp.clip(s, -h, h)
+    sq = jnp.sum(x * x, -1)[None, :] + jnp.sum(c * c, -1)[:, None] - 2.0 * jnp.dot(c, x.T)
+    dist = jnp.sqrt(jnp.maximum(sq - 2.0 * t * s + t * t, 0.0) + 1e-12)
+    inside = dist < r
+    value = jnp.sum(jnp.where(inside, r - dist, 0.0))
+    # d(depth)/d(x) = -w (x - c - t u) with w = 1 / |x - c - t u| inside; the clamped t
+    # is a minimiser, so the centre and axis gradients are those at fixed t (envelope
+    # theorem): sums of w (x - c - t u) and w t (x - c - t u) over the samples.
+    w = jnp.where(inside, 1.0 / dist, 0.0)
+    wt = w * t
+    sw, swt, swtt = (jnp.sum(v, 1)[:, None] for v in (w, wt, wt * t))
+    g_centre = jnp.dot(w, x) - c * sw - axis * swt
+    g_axis = jnp.dot(wt, x) - c * swt - axis * swtt
+    g_radius = jnp.sum(inside, 1).astype(size.dtype)
+    g_size = jnp.stack([g_radius, jnp.zeros_like(g_radius), jnp.zeros_like(g_radius)], -1)
+    g_points = jnp.dot(w.T, c) + jnp.dot(wt.T, axis) - jnp.sum(w, 0)[:, None] * x
+    return value, (g_centre, g_axis, g_size, g_points)
+
+
+def _capsule_fwd(centre, axis, size, points):
+    value, grads = _capsule_forward(centre, axis, size, points)
+    return value, grads
+
+
+def _scaled_bwd(grads, cotangent):
+    return tuple(cotangent * g for g in grads)
+
+
+capsule_penetration.defvjp(_capsule_fwd, _scaled_bwd)
+
+
+@cache
+def frame_penetration(kind: int):
+    """`penetration(centre (k, 3), axes (k, 3, 3; columns), size (k, 3), points (m, 3))`:
+    sum of max(-d, 0) over primitives of `kind` and samples, d the primitive's signed
+    distance, with the same one-pass gradient."""
+
+    @jax.custom_vjp
+    def penetration(centre, axes, size, points):
+        return forward(centre, axes, size, points)[0]
+
+    def forward(centre, axes, size, points):
+        p = [points[:, j][None, :] - centre[:, j : j + 1] for j in range(3)]
+        local = [sum(axes[:, j, i : i + 1] * p[j] for j in range(3)) for i in range(3)]
+        d, sdf_vjp = jax.vjp(lambda s, x, y, z: primitive_sdf(kind, s, x, y, z), size, *local)
+        inside = d < 0.0
+        # d(depth)/d(local) = -grad sdf where inside.
+        g_size, *g_local = sdf_vjp(jnp.where(inside, -1.0, 0.0).astype(d.dtype))
+        # local_i = sum_j axes[j, i] p_j, p_j = point_j - centre_j.
+        g_p = [sum(axes[:, j, i : i + 1] * g_local[i] for i in range(3)) for j in range(3)]
+        g_centre = -jnp.stack([jnp.sum(g, 1) for g in g_p], -1)
+        g_axes = jnp.stack(
+            [jnp.stack([jnp.sum(p[j] * g_local[i], 1) for i in range(3)], -1) for j in range(3)],
+            -2,
+        )
+        g_points = jnp.stack([jnp.sum(g, 0) for g in g_p], -1)
+        value = jnp.sum(jnp.where(inside, -d, 0.0))
+        return value, (g_centre, g_axes, g_size, g_points)
+
+    penetration.defvjp(lambda *a: forward(*a), _scaled_bwd)
+    return penetration
