@@ -274,8 +274,8 @@ def test_object_in_hand_gradient_matches_plain_autodiff(shadow, mug):
             np.testing.assert_allclose(np.asarray(g), np.asarray(g_ref), atol=1e-9)
             # ... and with respect to the object's samples.
             poses = forward_kinematics(shadow, x[:3], x[3:7], x[7:])
-            gp = jax.grad(lambda o: object_in_hand_energy(shadow, poses, o))(pts)
-            gp_ref = jax.grad(lambda o: plain(poses, o))(pts)
+            gp = jax.grad(lambda o, ps=poses: object_in_hand_energy(shadow, ps, o))(pts)
+            gp_ref = jax.grad(lambda o, ps=poses: plain(ps, o))(pts)
             np.testing.assert_allclose(np.asarray(gp), np.asarray(gp_ref), atol=1e-9)
 
 
