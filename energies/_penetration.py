@@ -58,16 +58,12 @@ def _capsule_forward(centre, axis, size, points):
     return value, (g_centre, g_axis, g_size, g_points)
 
 
-def _capsule_fwd(centre, axis, size, points):
-    value, grads = _capsule_forward(centre, axis, size, points)
-    return value, grads
-
-
 def _scaled_bwd(grads, cotangent):
     return tuple(cotangent * g for g in grads)
 
 
-capsule_penetration.defvjp(_capsule_fwd, _scaled_bwd)
+# The forward pass returns the gradients as the residuals; the backward pass scales them.
+capsule_penetration.defvjp(_capsule_forward, _scaled_bwd)
 
 
 @cache
@@ -98,5 +94,5 @@ def frame_penetration(kind: int):
         value = jnp.sum(jnp.where(inside, -d, 0.0))
         return value, (g_centre, g_axes, g_size, g_points)
 
-    penetration.defvjp(lambda *a: forward(*a), _scaled_bwd)
+    penetration.defvjp(forward, _scaled_bwd)
     return penetration
