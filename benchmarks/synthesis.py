@@ -11,7 +11,9 @@ mode with `mode`, `valid_fraction` (valid / optimized), `pen_mean_mm`, `pen_max_
 `self_pen_mean_mm` (over valid grasps), `q1_mean`, `pga` (over valid grasps),
 `success_rate` (disturbance test alone), per-criterion pass rates,
 `validated_grasps_per_s` (valid grasps / wall time of synthesis + validation,
-compilation and scene building included: what a user waits for), `us_per_hand_iter`
+compilation and scene building included: what a user waits for; each mode starts from
+empty JAX caches, and every object compiles the optimizer once since the SDF grids
+differ in shape), `us_per_hand_iter`
 (steady-state optimizer cost per hand per iteration at B = --num, compile excluded) and
 `compile_s` (lower + compile of one optimizer call), plus one row per object/part.
 A separate sweep times the optimizer alone against the batch size (the plot).
@@ -68,6 +70,9 @@ def optimizer_timing(hand, obj, part, mode, batch, config):
 
 
 def run_mode(hand, mode, categories, num, seed, config, log):
+    # Every mode starts from empty caches, so each pays its own compilations (one per
+    # object: the SDF grids differ in shape) whatever ran before it.
+    jax.clear_caches()
     rows = []
     started = time.perf_counter()
     for category in categories:
