@@ -41,7 +41,7 @@ from energies import (  # noqa: E402
     target_samples,
 )
 from energies.hand_state import hand_state  # noqa: E402
-from energies.total import sdf_first_order  # noqa: E402
+from energies.total import map_in_chunks, sdf_first_order  # noqa: E402
 from jaxgrasp import objects  # noqa: E402
 from kinematics import load_hand  # noqa: E402
 
@@ -133,9 +133,7 @@ def main() -> None:
         "fc_dfc",
     ):
         vg = jax.value_and_grad(term(name), argnums=(0, 1, 2))
-        fn = jax.jit(
-            lambda p, r, q, vg=vg: jax.lax.map(lambda a: vg(*a), (p, r, q), batch_size=args.chunk)
-        )
+        fn = jax.jit(lambda p, r, q, vg=vg: map_in_chunks(vg, (p, r, q), args.chunk))
         comp, us = _time(fn, _inputs(hand, obj, b), b, 3)
         breakdown.append(dict(term=name, B=b, compile_s=comp, us_per_hand=us))
         print(f"term {name:20s} B={b} {us:9.1f} us/hand", flush=True)
