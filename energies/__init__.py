@@ -32,6 +32,7 @@ from energies.total import (
     EnergyWeights,
     batched_energy_and_grad,
     length_scale,
+    target_part_gap,
     target_samples,
     total_energy,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "q1_metric",
     "self_penetration_energy",
     "table_energy",
+    "target_part_gap",
     "target_samples",
     "total_energy",
 ]

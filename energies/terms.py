@@ -41,16 +41,16 @@ def ipc_barrier(d: Float[Array, ...], d_hat: float) -> Float[Array, ...]:
 
 
 def part_barrier_energy(
-    fingertips: Float[Array, "n_tips 3"],
+    hand_points: Float[Array, "n 3"],
     points: Float[Array, "m 3"],
     active: Bool[Array, " m"],
     d_hat: float,
 ) -> Float[Array, ""]:
-    """E_bar: fingertips against the object surface samples outside the target part
-    (eq. 1); `active` marks those samples (all False: whole-object target, no barrier).
-    See `energies.object_samples` for which samples.
+    """E_bar: hand points (DexVLG eq. 1: the fingertips) against the object surface
+    samples outside the target part; `active` marks those samples (all False:
+    whole-object target, no barrier). See `energies.object_samples` for which samples.
     """
-    dx, dy, dz = (fingertips[:, j : j + 1] - points[None, :, j] for j in range(3))
+    dx, dy, dz = (hand_points[:, j : j + 1] - points[None, :, j] for j in range(3))
     d = jnp.sqrt(dx * dx + dy * dy + dz * dz + 1e-12)
     return jnp.sum(jnp.where(active[None, :], ipc_barrier(d, d_hat), 0.0))
 

@@ -34,10 +34,10 @@ class EnergyWeights:
     """Weights of the energy terms (E = sum_k w_k E_k). `table` is used in tabletop mode."""
 
     fc: float = 1.0
-    bar: float = 10.0
+    bar: float = 10000.0
     dis: float = 100.0
     pen: float = 100.0
-    spen: float = 10.0
+    spen: float = 100.0
     limit: float = 10.0
     dir: float = 1.0
     table: float = 0.0
@@ -60,6 +60,13 @@ class EnergyParams:
         barrier_object_points: samples outside the target part, nearest it, that the
             part barrier reads. The cost of both terms grows with the count (see
             `energies.object_samples`).
+        barrier_hand_stride: the part barrier keeps the fingertips and every k-th hand
+            surface sample away from the other parts (0: fingertips only, as DexVLG).
+            Validation's part alignment judges every link, not only the fingertips.
+        part_contact_radius: E_dis also pulls each contact candidate to within this
+            distance (m) of the target part's nearest surface sample (the palm: d0
+            more); < 0 turns this off. Without it E_dis, which reads the whole
+            object's SDF, is as happy with a fingertip on a neighbouring part.
     """
 
     d0: float = 0.01
@@ -72,6 +79,8 @@ class EnergyParams:
     table_height: float = 0.0
     pen_object_points: int = 1024
     barrier_object_points: int = 256
+    barrier_hand_stride: int = 2
+    part_contact_radius: float = 0.003
 
 
 def length_scale(target: GraspTarget) -> float:
@@ -87,6 +96,18 @@ def sdf_first_order(target: GraspTarget, points: Float[Array, "n 3"]) -> Float[A
     fixed = jax.lax.stop_gradient(points)
     d, g = target.sdf(fixed)
     return d + jnp.sum(g * (points - fixed), axis=-1)
+
+
+def target_part_gap(
+    target: GraspTarget, target_part: Int[Array, ""] | int, points: Float[Array, "n 3"]
+) -> Float[Array, " n"]:
+    """Distance from each point to the nearest surface sample of the target part (0 for
+    a whole-object target). Shape: (n,)."""
+    pts = jnp.asarray(target.points)
+    in_part = jnp.asarray(target.point_part) == target_part
+    d2 = jnp.sum((points[:, None, :] - pts[None]) ** 2, axis=-1)
+    d2 = jnp.min(jnp.where(in_part[None], d2, 1.0), axis=1)  # 1 m^2: "far", finite
+    return jnp.where(jnp.asarray(target_part) >= 0, jnp.sqrt(d2 + 1e-12), 0.0)
 
 
 def target_samples(
@@ -144,7 +165,11 @@ def total_energy(
 
     contact_d, contact_g = target.sdf(state.contact_points)
     c_in = inward_normals(contact_g)
-    tips = state.contact_points[np.flatnonzero(~palm_mask)]
+    kept_away = state.contact_points[np.flatnonzero(~palm_mask)]  # fingertips
+    if params.barrier_hand_stride:
+        kept_away = jnp.concatenate(
+            [kept_away, state.surface_points[:: params.barrier_hand_stride]]
+        )
 
     if params.use_lp:
         e_fc, _ = lp_dfc_energy(
@@ -153,12 +178,17 @@ def total_energy(
     else:
         e_fc = dfc_energy(state.contact_points, c_in, target.com, length)
     surface_d = sdf_first_order(target, state.surface_points)
+    e_dis = distance_energy(contact_d, is_palm, params.w_palm, params.d0)
+    if params.part_contact_radius >= 0:
+        gap = target_part_gap(target, target_part, state.contact_points)
+        slack = jnp.where(is_palm, params.d0, 0.0) + params.part_contact_radius
+        e_dis = e_dis + jnp.sum(jnp.maximum(gap - slack, 0.0))
     terms = {
         "fc": e_fc,
         "bar": part_barrier_energy(
-            tips, samples.bar_points, samples.bar_active, params.barrier_d_hat
+            kept_away, samples.bar_points, samples.bar_active, params.barrier_d_hat
         ),
-        "dis": distance_energy(contact_d, is_palm, params.w_palm, params.d0),
+        "dis": e_dis,
         "pen": hand_in_object_energy(surface_d)
         + object_in_hand_energy(hand, state.poses, samples.pen_points),
         "spen": self_penetration_energy(hand, state.poses),

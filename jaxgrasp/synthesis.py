@@ -241,8 +241,9 @@ def _sharded(run, mesh):
 @dataclasses.dataclass(frozen=True)
 class _Target:
     """The arrays of a `PreparedObject` the energies read, without its names: passed to
-    the compiled optimizer as an argument, so every part of an object (and any object
-    with the same array shapes) reuses one compilation per hand, mode and config."""
+    the compiled optimizer as an argument, so every part of an object, and every object
+    whose SDF grid pads to the same shape (`SDFGrid.bucketed`: all default-built ones),
+    reuses one compilation per hand, mode and config."""
 
     grid: SDFGrid
     points: jax.Array
@@ -252,7 +253,7 @@ class _Target:
 
     @classmethod
     def of(cls, obj) -> _Target:
-        return cls(obj.grid, obj.points, obj.normals, obj.point_part, obj.com)
+        return cls(obj.grid.bucketed(), obj.points, obj.normals, obj.point_part, obj.com)
 
     def sdf(self, points):
         return sdf_query(self.grid, points)

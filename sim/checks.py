@@ -27,7 +27,7 @@ import trimesh
 
 from energies import length_scale
 from energies.metrics import q1_metric
-from jaxgrasp.sdf import mesh_signed_distance
+from jaxgrasp.sdf import SDFGrid, mesh_signed_distance, sdf_query
 from kinematics import HandModel, forward_kinematics
 from kinematics.geometry import primitive_mesh, primitive_sdf_np
 from sim.disturbance import initial_qpos
@@ -228,8 +228,13 @@ _fk = jax.jit(jax.vmap(forward_kinematics, in_axes=(None, 0, 0, 0)))
 
 
 @jax.jit
+def _grid_sdf_padded(grid: SDFGrid, points):
+    return sdf_query(grid, points)[0]
+
+
 def _grid_sdf(obj, points):
-    return obj.sdf(points)[0]
+    """The object's grid SDF at `points`; bucketed grids share one compilation."""
+    return _grid_sdf_padded(obj.grid.bucketed(), points)
 
 
 def _part_distances(points, v, f, face_part, n_parts) -> np.ndarray:
@@ -315,13 +320,13 @@ def _q1(hand, obj, samples, sd, face, closest, in_contact, mu) -> np.ndarray:
         jnp.asarray(normals_in, jnp.float32),
         jnp.asarray(in_contact),
         jnp.asarray(obj.com, jnp.float32),
-        length,
+        jnp.float32(length),
         mu,
     )
     return np.asarray(q1, dtype=np.float64)
 
 
-@functools.partial(jax.jit, static_argnames=("length", "mu"))
+@functools.partial(jax.jit, static_argnames=("mu",))
 def _q1_batch(points, normals_in, active, center, length, mu):
     return jax.vmap(lambda p, c, a: q1_metric(p, c, a, center, length, mu))(
         points, normals_in, active

@@ -135,6 +135,26 @@ def test_sdf_finite_everywhere():
     np.testing.assert_allclose(np.asarray(autograd), np.asarray(g), atol=2e-3)
 
 
+def test_padded_grid_queries_the_same_field():
+    from jaxgrasp.sdf import GRID_BUCKET, bucket_shape, sdf_query
+
+    obj = objects.make_object("mug", 0)
+    grid = obj.grid
+    padded = grid.bucketed()
+    assert np.shape(padded.values) == (GRID_BUCKET,) * 3 and padded.shape == grid.shape
+    assert bucket_shape((200, 10, 176)) == (256, GRID_BUCKET, GRID_BUCKET)
+    # Inside, on and outside the grid box (the padding must never be read).
+    lo = np.asarray(grid.origin)
+    hi = lo + float(grid.spacing) * (np.array(grid.shape) - 1)
+    pts = np.random.default_rng(0).uniform(lo - 0.05, hi + 0.05, (4000, 3))
+    pts = jnp.asarray(np.r_[pts, [hi, lo, hi - 1e-4]], jnp.float32)
+    (d0, g0), (d1, g1) = sdf_query(grid, pts), sdf_query(padded, pts)
+    np.testing.assert_array_equal(np.asarray(d0), np.asarray(d1))
+    np.testing.assert_array_equal(np.asarray(g0), np.asarray(g1))
+    with pytest.raises(ValueError, match="cannot pad"):
+        grid.padded((10, 10, 10))
+
+
 def test_sdf_outside_grid_continues_and_points_back():
     obj = load_object(trimesh.creation.icosphere(3, 0.05), n_points=128)
     dirs = np.random.default_rng(2).normal(size=(50, 3))

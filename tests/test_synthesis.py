@@ -50,6 +50,17 @@ def test_synthesis_is_deterministic_and_moves_the_hands(shadow, knife):
     assert np.median(longer.energy) < np.median(a.energy)  # the optimizer descends
 
 
+def test_objects_of_different_grid_shapes_share_one_compilation(shadow, knife):
+    from jaxgrasp.synthesis import MODES, _optimizer
+
+    bottle = objects.make_object("bottle", 0)
+    assert bottle.grid.shape != knife.grid.shape  # the grids themselves differ
+    synthesize(shadow, knife, "handle", num=2, seed=0, config=TINY)
+    synthesize(shadow, bottle, "body", num=2, seed=0, config=TINY)
+    run = _optimizer(shadow, MODES["wrap"], TINY)
+    assert run._cache_size() == 1
+
+
 def test_sharded_run_matches_one_device(shadow, knife, tmp_path):
     one = synthesize(shadow, knife, "handle", num=6, seed=1, config=TINY)
     script = textwrap.dedent(
