@@ -65,6 +65,13 @@ class SDFGrid:
         """`padded` to the shared shape of its size class (`bucket_shape`)."""
         return self.padded(bucket_shape(self.shape))
 
+    def query(self, points: Float[Array, "n 3"]) -> tuple[Float[Array, " n"], Float[Array, "n 3"]]:
+        """Signed distance and its gradient at `points` (object frame).
+
+        Shape: points (n, 3) -> distance (n,), gradient (n, 3).
+        """
+        return sdf_query(self, points)
+
 
 # Every grid `load_object` builds by default has <= 169 nodes per axis (128 voxels along
 # the longest side, or 1.5 mm voxels, plus 3 cm padding): padded to this cube they all
@@ -76,13 +83,6 @@ def bucket_shape(shape: tuple[int, int, int]) -> tuple[int, int, int]:
     """The padded shape of a grid: `GRID_BUCKET` on every axis that fits, else the
     next multiple of 64."""
     return tuple(GRID_BUCKET if n <= GRID_BUCKET else -(-n // 64) * 64 for n in shape)  # type: ignore[return-value]
-
-    def query(self, points: Float[Array, "n 3"]) -> tuple[Float[Array, " n"], Float[Array, "n 3"]]:
-        """Signed distance and its gradient at `points` (object frame).
-
-        Shape: points (n, 3) -> distance (n,), gradient (n, 3).
-        """
-        return sdf_query(self, points)
 
 
 def sdf_query(grid: SDFGrid, points: Float[Array, "n 3"]):

@@ -151,6 +151,7 @@ def test_padded_grid_queries_the_same_field():
     (d0, g0), (d1, g1) = sdf_query(grid, pts), sdf_query(padded, pts)
     np.testing.assert_array_equal(np.asarray(d0), np.asarray(d1))
     np.testing.assert_array_equal(np.asarray(g0), np.asarray(g1))
+    np.testing.assert_array_equal(np.asarray(padded.query(pts)[0]), np.asarray(d0))
     with pytest.raises(ValueError, match="cannot pad"):
         grid.padded((10, 10, 10))
 
