@@ -12,8 +12,8 @@ mode with `mode`, `valid_fraction` (valid / optimized), `pen_mean_mm`, `pen_max_
 `success_rate` (disturbance test alone), per-criterion pass rates,
 `validated_grasps_per_s` (valid grasps / wall time of synthesis + validation,
 compilation and scene building included: what a user waits for; each mode starts from
-empty JAX caches, and every object compiles the optimizer once since the SDF grids
-differ in shape), `us_per_hand_iter`
+empty JAX caches and compiles the optimizer once, since every object's SDF grid is
+padded to one shape), `us_per_hand_iter`
 (steady-state optimizer cost per hand per iteration at B = --num, compile excluded) and
 `compile_s` (lower + compile of one optimizer call), plus one row per object/part.
 A separate sweep times the optimizer alone against the batch size (the plot).
@@ -70,8 +70,8 @@ def optimizer_timing(hand, obj, part, mode, batch, config):
 
 
 def run_mode(hand, mode, categories, num, seed, config, log):
-    # Every mode starts from empty caches, so each pays its own compilations (one per
-    # object: the SDF grids differ in shape) whatever ran before it.
+    # Every mode starts from empty caches, so each pays its own compilation whatever ran
+    # before it.
     jax.clear_caches()
     rows = []
     started = time.perf_counter()

@@ -86,18 +86,19 @@ def check_grasps(
     Grasps go in blocks of `CHECK_BLOCK` (the last one padded) so the jitted pieces
     compile once per process, whatever the batch size.
     """
+    grid = jax.device_put(obj.grid.bucketed())  # padded once: one compilation for all objects
     blocks = []
     for start in range(0, grasps.count, CHECK_BLOCK):
         idx = np.arange(start, start + CHECK_BLOCK)
         block = grasps.take(np.minimum(idx, grasps.count - 1))
         keep = min(CHECK_BLOCK, grasps.count - start)
-        out = _check_block(scene, hand, obj, block, part)
+        out = _check_block(scene, hand, obj, grid, block, part)
         blocks.append(GeometryChecks(*(np.asarray(x)[:keep] for x in out)))
     return GeometryChecks(*(np.concatenate(parts) for parts in zip(*blocks, strict=True)))
 
 
 def _check_block(
-    scene: Scene, hand: HandModel, obj, grasps: GraspPoses, part: int | None
+    scene: Scene, hand: HandModel, obj, grid: SDFGrid, grasps: GraspPoses, part: int | None
 ) -> GeometryChecks:
     cfg = scene.config
     samples = _dense_hand_samples(hand)
@@ -115,7 +116,7 @@ def _check_block(
     f = np.asarray(obj.faces, dtype=np.int64)
     # Exact distances where they decide anything (within NEAR of the surface, judged by
     # the SDF grid, whose error there is < 1 mm); farther samples keep the grid value.
-    sd = np.asarray(_grid_sdf(obj, jnp.asarray(flat, jnp.float32)), dtype=np.float64)
+    sd = np.asarray(_grid_sdf(grid, jnp.asarray(flat, jnp.float32)), dtype=np.float64)
     near = np.abs(sd) < NEAR
     face = np.zeros(len(flat), dtype=np.int64)
     closest = flat.copy()
@@ -228,13 +229,8 @@ _fk = jax.jit(jax.vmap(forward_kinematics, in_axes=(None, 0, 0, 0)))
 
 
 @jax.jit
-def _grid_sdf_padded(grid: SDFGrid, points):
+def _grid_sdf(grid: SDFGrid, points):
     return sdf_query(grid, points)[0]
-
-
-def _grid_sdf(obj, points):
-    """The object's grid SDF at `points`; bucketed grids share one compilation."""
-    return _grid_sdf_padded(obj.grid.bucketed(), points)
 
 
 def _part_distances(points, v, f, face_part, n_parts) -> np.ndarray:
