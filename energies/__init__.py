@@ -12,7 +12,7 @@ from energies.force_closure import (
 )
 from energies.hand_state import HandState, hand_state
 from energies.metrics import cone_wrenches, net_wrench_residual, q1_metric
-from energies.object_samples import ObjectSamples, object_samples
+from energies.object_samples import ObjectSamples, object_samples, target_part_gap
 from energies.target import GraspTarget
 from energies.terms import (
     direction_energy,
@@ -32,7 +32,6 @@ from energies.total import (
     EnergyWeights,
     batched_energy_and_grad,
     length_scale,
-    target_part_gap,
     target_samples,
     total_energy,
 )

@@ -63,10 +63,10 @@ def object_samples(
     assert pts.shape == (n, 3) and part.shape == (n,), (pts.shape, part.shape)
     in_part = (part == target_part) | (jnp.asarray(target_part) < 0)
 
-    # Squared distance from every sample to the nearest sample of the target part: n^2
-    # once per batch, in blocks of rows to bound the memory.
+    # Distance from every sample to the nearest sample of the target part: n^2 once per
+    # batch, in blocks of rows to bound the memory.
     def nearest(p):
-        return jnp.min(jnp.where(in_part, jnp.sum((pts - p) ** 2, axis=-1), jnp.inf))
+        return target_part_gap(target, target_part, p[None])[0]
 
     to_part = jax.lax.map(nearest, pts, batch_size=256)
     # The stable sort keeps the farthest-point order among ties.
@@ -74,3 +74,15 @@ def object_samples(
     return ObjectSamples(
         pen_points=pts[: min(n_pen, n)], bar_points=pts[bar], bar_active=~in_part[bar]
     )
+
+
+def target_part_gap(
+    target: GraspTarget, target_part: Int[Array, ""] | int, points: Float[Array, "n 3"]
+) -> Float[Array, " n"]:
+    """Distance from each point to the nearest surface sample of the target part (0 for
+    a whole-object target). Shape: (n,)."""
+    pts = jnp.asarray(target.points)
+    in_part = jnp.asarray(target.point_part) == target_part
+    d2 = jnp.sum((points[:, None, :] - pts[None]) ** 2, axis=-1)
+    d2 = jnp.min(jnp.where(in_part[None], d2, 1e6), axis=1)  # 1e6 m^2: "far", finite
+    return jnp.where(jnp.asarray(target_part) >= 0, jnp.sqrt(d2 + 1e-12), 0.0)

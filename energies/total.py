@@ -11,7 +11,7 @@ from jaxtyping import Array, Float, Int
 
 from energies.force_closure import dfc_energy, lp_dfc_energy
 from energies.hand_state import hand_state
-from energies.object_samples import ObjectSamples, object_samples
+from energies.object_samples import ObjectSamples, object_samples, target_part_gap
 from energies.target import GraspTarget
 from energies.terms import (
     direction_energy,
@@ -96,18 +96,6 @@ def sdf_first_order(target: GraspTarget, points: Float[Array, "n 3"]) -> Float[A
     fixed = jax.lax.stop_gradient(points)
     d, g = target.sdf(fixed)
     return d + jnp.sum(g * (points - fixed), axis=-1)
-
-
-def target_part_gap(
-    target: GraspTarget, target_part: Int[Array, ""] | int, points: Float[Array, "n 3"]
-) -> Float[Array, " n"]:
-    """Distance from each point to the nearest surface sample of the target part (0 for
-    a whole-object target). Shape: (n,)."""
-    pts = jnp.asarray(target.points)
-    in_part = jnp.asarray(target.point_part) == target_part
-    d2 = jnp.sum((points[:, None, :] - pts[None]) ** 2, axis=-1)
-    d2 = jnp.min(jnp.where(in_part[None], d2, 1.0), axis=1)  # 1 m^2: "far", finite
-    return jnp.where(jnp.asarray(target_part) >= 0, jnp.sqrt(d2 + 1e-12), 0.0)
 
 
 def target_samples(
