@@ -188,8 +188,14 @@ def test_total_energy_gradient_matches_finite_differences(shadow, mug):
     rng = np.random.default_rng(4)
     x0 = _pose(shadow, rng, np.asarray(mug.com) + np.array([0.0, -0.09, 0.0]))
     with jax.enable_x64(True):
-        obj64 = jax.tree_util.tree_map(lambda a: np.asarray(a), mug)
-        f64 = _energy_fn(shadow, obj64)
+        # Float64 copies of hand and object: mixing their float32 leaves into this jitted
+        # float64 program failed to lower (stale float32 promotion from an earlier test).
+        def to64(a):
+            a = np.asarray(a)
+            return a.astype(np.float64) if np.issubdtype(a.dtype, np.floating) else a
+
+        hand64, obj64 = (jax.tree_util.tree_map(to64, t) for t in (shadow, mug))
+        f64 = _energy_fn(hand64, obj64)
 
         def scalar(x):
             return f64(x)[0]
