@@ -41,7 +41,12 @@ from energies import (  # noqa: E402
     target_samples,
 )
 from energies.hand_state import hand_state  # noqa: E402
-from energies.total import map_in_chunks, sdf_first_order  # noqa: E402
+from energies.total import (  # noqa: E402
+    barrier_points,
+    clearance_first_order,
+    map_in_chunks,
+    sdf_first_order,
+)
 from jaxgrasp import objects  # noqa: E402
 from kinematics import load_hand  # noqa: E402
 
@@ -90,7 +95,8 @@ def main() -> None:
         records.append(dict(B=batch, chunk=args.chunk, compile_s=comp, us_per_hand=us))
         print(f"total B={batch:6d} compile={comp:6.2f}s {us:9.1f} us/hand", flush=True)
 
-    samples = target_samples(obj, part, params)
+    samples = target_samples(obj, params)
+    palm = np.array([f == "palm" for f in hand.contacts.finger], dtype=bool)
 
     def term(name):
         def fn(p, r, q):
@@ -108,9 +114,7 @@ def main() -> None:
                 ),
                 "spen": lambda: self_penetration_energy(hand, st.poses),
                 "bar": lambda: part_barrier_energy(
-                    st.contact_points[:5],
-                    samples.bar_points,
-                    samples.bar_active,
+                    clearance_first_order(obj, part, barrier_points(st, palm, params)),
                     params.barrier_d_hat,
                 ),
                 "fc_lp": lambda: lp_dfc_energy(

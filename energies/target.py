@@ -29,3 +29,11 @@ class GraspTarget(Protocol):
     def sdf(self, points: Float[Array, "n 3"]) -> tuple[Float[Array, " n"], Float[Array, "n 3"]]:
         """Signed distance (positive outside) and gradient. Shape: (n,), (n, 3)."""
         ...
+
+    def part_clearance(
+        self, part: Int[Array, ""] | int, points: Float[Array, "n 3"]
+    ) -> tuple[Float[Array, " n"], Float[Array, "n 3"]]:
+        """Distance to the surface of every part but `part` (large, with a zero
+        gradient, when `part` < 0 or there is no other part) and its gradient.
+        Shape: (n,), (n, 3)."""
+        ...

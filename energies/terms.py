@@ -40,19 +40,11 @@ def ipc_barrier(d: Float[Array, ...], d_hat: float) -> Float[Array, ...]:
     return jnp.where(inside, -((d_in - d_hat) ** 2) * jnp.log(d_in / d_hat), 0.0)
 
 
-def part_barrier_energy(
-    hand_points: Float[Array, "n 3"],
-    points: Float[Array, "m 3"],
-    active: Bool[Array, " m"],
-    d_hat: float,
-) -> Float[Array, ""]:
-    """E_bar: hand points (DexVLG eq. 1: the fingertips) against the object surface
-    samples outside the target part; `active` marks those samples (all False:
-    whole-object target, no barrier). See `energies.object_samples` for which samples.
-    """
-    dx, dy, dz = (hand_points[:, j : j + 1] - points[None, :, j] for j in range(3))
-    d = jnp.sqrt(dx * dx + dy * dy + dz * dz + 1e-12)
-    return jnp.sum(jnp.where(active[None, :], ipc_barrier(d, d_hat), 0.0))
+def part_barrier_energy(clearance: Float[Array, " n"], d_hat: float) -> Float[Array, ""]:
+    """E_bar = sum_i b(d_i, d_hat) (DexVLG eq. 1-2): `clearance` is each hand point's
+    distance to the surface of the parts other than the target (IPC's point-surface
+    distance, read from a grid; DexVLG sums over fingertip-sample pairs instead)."""
+    return jnp.sum(ipc_barrier(clearance, d_hat))
 
 
 def hand_in_object_energy(surface_sdf: Float[Array, " n_surface"]) -> Float[Array, ""]:

@@ -10,7 +10,7 @@ import numpy as np
 from jaxtyping import Array, Float, Int
 
 from energies.force_closure import dfc_energy, lp_dfc_energy
-from energies.hand_state import hand_state
+from energies.hand_state import HandState, hand_state
 from energies.object_samples import ObjectSamples, object_samples, target_part_gap
 from energies.target import GraspTarget
 from energies.terms import (
@@ -56,10 +56,8 @@ class EnergyParams:
         use_lp: LP-relaxed DFC (True) or plain DFC.
         table_normal, table_height: the table plane {x . n = h} in the object frame.
         pen_object_points: object surface samples the object-in-hand penetration
-            reads: an evenly spread subset of the whole object.
-        barrier_object_points: samples outside the target part, nearest it, that the
-            part barrier reads. The cost of both terms grows with the count (see
-            `energies.object_samples`).
+            reads: an evenly spread subset of the whole object (its cost grows with
+            the count; see `energies.object_samples`).
         barrier_hand_stride: the part barrier keeps the fingertips and every k-th hand
             surface sample away from the other parts (0: fingertips only, as DexVLG).
             Validation's part alignment judges every link, not only the fingertips.
@@ -78,8 +76,7 @@ class EnergyParams:
     table_normal: tuple[float, float, float] = (0.0, 0.0, 1.0)
     table_height: float = 0.0
     pen_object_points: int = 1024
-    barrier_object_points: int = 256
-    barrier_hand_stride: int = 2
+    barrier_hand_stride: int = 1
     part_contact_radius: float = 0.003
 
 
@@ -93,21 +90,37 @@ def sdf_first_order(target: GraspTarget, points: Float[Array, "n 3"]) -> Float[A
     """The object's signed distance at `points`, differentiated through the SDF gradient
     the query already returns: the query runs once, forward only (for terms that read
     only the distance; its second derivatives are not needed). Shape: (n,)."""
+    return _first_order(target.sdf, points)
+
+
+def clearance_first_order(
+    target: GraspTarget, target_part: Int[Array, ""] | int, points: Float[Array, "n 3"]
+) -> Float[Array, " n"]:
+    """`target.part_clearance` at `points`, differentiated like `sdf_first_order`."""
+    return _first_order(lambda p: target.part_clearance(target_part, p), points)
+
+
+def _first_order(field, points):
     fixed = jax.lax.stop_gradient(points)
-    d, g = target.sdf(fixed)
+    d, g = field(fixed)
     return d + jnp.sum(g * (points - fixed), axis=-1)
 
 
-def target_samples(
-    target: GraspTarget, target_part: Int[Array, ""] | int, params: EnergyParams
-) -> ObjectSamples:
-    """The object samples `params` asks for around `target_part` (`object_samples`)."""
-    return object_samples(
-        target,
-        target_part,
-        params.pen_object_points,
-        params.barrier_object_points,
-    )
+def barrier_points(
+    state: HandState, palm_mask: np.ndarray, params: EnergyParams
+) -> Float[Array, "n 3"]:
+    """The hand points the part barrier keeps away from the other parts: the non-palm
+    contact candidates (fingertips) and every `params.barrier_hand_stride`-th surface
+    sample. `palm_mask` (static) marks the palm candidates. Shape: (n, 3)."""
+    tips = state.contact_points[np.flatnonzero(~palm_mask)]
+    if not params.barrier_hand_stride:
+        return tips
+    return jnp.concatenate([tips, state.surface_points[:: params.barrier_hand_stride]])
+
+
+def target_samples(target: GraspTarget, params: EnergyParams) -> ObjectSamples:
+    """The object samples `params` asks for (`object_samples`)."""
+    return object_samples(target, params.pen_object_points)
 
 
 def total_energy(
@@ -136,9 +149,8 @@ def total_energy(
         target_part: index of the part to grasp (< 0: whole object, no barrier).
         params: term constants.
         scale: torque length scale (default: `length_scale(target)`, computed on host).
-        samples: the object samples of the penetration and barrier terms (default:
-            `target_samples(target, target_part, params)`; pass them when evaluating
-            many hands, since choosing them costs more than one hand's energy).
+        samples: the object samples of the penetration term (default:
+            `target_samples(target, params)`).
 
     Returns:
         (E, {term: value}) with the terms of `TERMS`.
@@ -149,15 +161,11 @@ def total_energy(
     is_palm = jnp.asarray(palm_mask)
     length = length_scale(target) if scale is None else scale
     if samples is None:
-        samples = target_samples(target, target_part, params)
+        samples = target_samples(target, params)
 
     contact_d, contact_g = target.sdf(state.contact_points)
     c_in = inward_normals(contact_g)
-    kept_away = state.contact_points[np.flatnonzero(~palm_mask)]  # fingertips
-    if params.barrier_hand_stride:
-        kept_away = jnp.concatenate(
-            [kept_away, state.surface_points[:: params.barrier_hand_stride]]
-        )
+    kept_away = barrier_points(state, palm_mask, params)
 
     if params.use_lp:
         e_fc, _ = lp_dfc_energy(
@@ -174,7 +182,7 @@ def total_energy(
     terms = {
         "fc": e_fc,
         "bar": part_barrier_energy(
-            kept_away, samples.bar_points, samples.bar_active, params.barrier_d_hat
+            clearance_first_order(target, target_part, kept_away), params.barrier_d_hat
         ),
         "dis": e_dis,
         "pen": hand_in_object_energy(surface_d)
@@ -215,7 +223,7 @@ def batched_energy_and_grad(
     `total_energy`. Returns ((E, terms), (g_pos, g_quat, g_q)) with leading axis B.
     """
     if samples is None:
-        samples = target_samples(target, target_part, params)
+        samples = target_samples(target, params)
 
     def one(p, r, qq):
         return total_energy(

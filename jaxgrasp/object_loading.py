@@ -16,7 +16,7 @@ from jaxgrasp.part_geometry import (
     classify_parts,
     oriented_box,
 )
-from jaxgrasp.sdf import build_sdf_grid
+from jaxgrasp.sdf import build_clearance_grid, build_sdf_grid
 from kinematics.geometry import farthest_point_sampling
 
 SUPPORTED_SUFFIXES = (".obj", ".stl", ".ply", ".glb", ".gltf", ".off")
@@ -305,6 +305,7 @@ def _prepare(
 ) -> PreparedObject:
     spacing = voxel_size or max(float(mesh.extents.max()) / VOXELS_PER_SIDE, MIN_VOXEL)
     grid = build_sdf_grid(mesh.vertices, mesh.faces, spacing, GRID_PADDING)
+    clearance = build_clearance_grid(mesh.vertices, mesh.faces, face_part, len(part_names), grid)
 
     cand, face = trimesh.sample.sample_surface(mesh, max(8 * n_points, 16000), seed=seed)
     chosen = farthest_point_sampling(cand, n_points)
@@ -327,6 +328,7 @@ def _prepare(
 
     return PreparedObject(
         grid=grid,
+        clearance=clearance,
         points=points,
         normals=normals,
         point_part=point_part.astype(np.int32),

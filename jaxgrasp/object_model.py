@@ -12,7 +12,7 @@ import jax
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
-from jaxgrasp.sdf import SDFGrid, sdf_query
+from jaxgrasp.sdf import SDFGrid, part_clearance_query, sdf_query
 from kinematics._pytree import static_field
 
 
@@ -27,6 +27,9 @@ class PreparedObject:
 
     Array fields:
         grid: signed-distance grid (see `jaxgrasp.sdf.SDFGrid`).
+        clearance: on the same lattice, per part, the unsigned distance to the surface
+            of every other part (`jaxgrasp.sdf.build_clearance_grid`; the part barrier).
+            Shape: values (n_parts, nx, ny, nz).
         points: surface samples. Shape: (n_points, 3).
         normals: outward unit normals at the samples. Shape: (n_points, 3).
         point_part: part index of each sample. Shape: (n_points,).
@@ -43,6 +46,7 @@ class PreparedObject:
     """
 
     grid: SDFGrid
+    clearance: SDFGrid
     points: Float[Array, "n_points 3"]
     normals: Float[Array, "n_points 3"]
     point_part: Int[Array, " n_points"]
@@ -82,6 +86,14 @@ class PreparedObject:
         Shape: points (n, 3) -> distance (n,), gradient (n, 3). Finite everywhere.
         """
         return sdf_query(self.grid, points)
+
+    def part_clearance(
+        self, part: Int[Array, ""] | int, points: Float[Array, "n 3"]
+    ) -> tuple[Float[Array, " n"], Float[Array, "n 3"]]:
+        """Distance from object-frame points to the surface of the parts other than
+        `part` (may be traced), and its gradient; `NO_OTHER_PART` (zero gradient) for
+        a whole-object target (`part` < 0). Shape: (n,), (n, 3)."""
+        return part_clearance_query(self.clearance, part, points)
 
     def part_index(self, name: str) -> int:
         """Index of a named part; a clear error listing the parts otherwise."""

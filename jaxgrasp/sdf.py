@@ -6,6 +6,9 @@ exact query runs on a coarse lattice everywhere and on the fine lattice only in 
 band around the surface; outside the band the fine grid holds the trilinear upsampling
 of the coarse one (its error is far smaller than the band, so signs never flip).
 
+Part clearance: the same lattice can hold, per part, the unsigned distance to the
+surface of every other part (`build_clearance_grid`); the part barrier reads it.
+
 Query: trilinear interpolation with its analytic gradient. Outside the grid the distance
 continues as (distance from the point to the grid box) + (value at the nearest grid
 point), so gradients always point back towards the object; a smooth norm keeps the
@@ -34,7 +37,9 @@ class SDFGrid:
 
     Fields:
         values: signed distance at the grid nodes (m); nodes beyond `n_nodes` on an axis
-            are padding (see `padded`) and never read. Shape: (nx, ny, nz).
+            are padding (see `padded`) and never read. A grid of several fields on one
+            lattice (`build_clearance_grid`) has a leading channel axis, and `query`
+            takes the channel. Shape: (nx, ny, nz) or (n_channels, nx, ny, nz).
         origin: position of node (0, 0, 0) in the object frame. Shape: (3,).
         spacing: node spacing (m), the same on every axis. Shape: ().
         n_nodes: the grid's node counts per axis, <= values.shape. Shape: (3,).
@@ -50,33 +55,44 @@ class SDFGrid:
         """The node counts (without padding)."""
         return tuple(int(s) for s in np.asarray(self.n_nodes))  # type: ignore[return-value]
 
-    def padded(self, shape: tuple[int, int, int]) -> SDFGrid:
-        """The same field with `values` padded to `shape` (numpy, >= the node counts):
-        grids of one padded shape share one compilation of every function that queries
-        them. The padding repeats the edge values; the query never reads it."""
+    def padded(self, shape: tuple[int, ...]) -> SDFGrid:
+        """The same field with `values` padded to `shape` (numpy, >= the node counts;
+        with the channel count first for a multi-channel grid): grids of one padded
+        shape share one compilation of every function that queries them. The padding
+        repeats the edge values; the query never reads it."""
         values = np.asarray(self.values)
         extra = np.asarray(shape) - np.asarray(values.shape)
-        if np.any(extra < 0):
+        if len(shape) != values.ndim or np.any(extra < 0):
             raise ValueError(f"cannot pad an SDF grid of shape {values.shape} to {shape}")
         values = np.pad(values, [(0, int(e)) for e in extra], mode="edge")
         return dataclasses.replace(self, values=values)
 
     def bucketed(self) -> SDFGrid:
-        """`padded` to the shared shape of its size class (`bucket_shape`)."""
-        return self.padded(bucket_shape(self.shape))
+        """`padded` to the shared shape of its size class (`bucket_shape`; channels: the
+        next multiple of `CHANNEL_BUCKET`)."""
+        shape = bucket_shape(self.shape)
+        if np.ndim(self.values) == 4:
+            shape = (-(-np.shape(self.values)[0] // CHANNEL_BUCKET) * CHANNEL_BUCKET, *shape)
+        return self.padded(shape)
 
-    def query(self, points: Float[Array, "n 3"]) -> tuple[Float[Array, " n"], Float[Array, "n 3"]]:
-        """Signed distance and its gradient at `points` (object frame).
+    def query(
+        self, points: Float[Array, "n 3"], channel: Int[Array, ""] | int | None = None
+    ) -> tuple[Float[Array, " n"], Float[Array, "n 3"]]:
+        """Distance and its gradient at `points` (object frame), from field `channel`
+        of a multi-channel grid (may be traced; clipped to the channels there are).
 
         Shape: points (n, 3) -> distance (n,), gradient (n, 3).
         """
-        return sdf_query(self, points)
+        return sdf_query(self, points, channel)
 
 
 # Every grid `load_object` builds by default has <= 169 nodes per axis (128 voxels along
 # the longest side, or 1.5 mm voxels, plus 3 cm padding): padded to this cube they all
 # share one compilation of the optimizer (~20 s each on a 2-core CPU otherwise).
 GRID_BUCKET = 176
+# Multi-channel grids (one clearance field per part) pad their channel count to a
+# multiple of this: objects of 1-4 parts share one compilation.
+CHANNEL_BUCKET = 4
 
 
 def bucket_shape(shape: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -85,28 +101,39 @@ def bucket_shape(shape: tuple[int, int, int]) -> tuple[int, int, int]:
     return tuple(GRID_BUCKET if n <= GRID_BUCKET else -(-n // 64) * 64 for n in shape)  # type: ignore[return-value]
 
 
-def sdf_query(grid: SDFGrid, points: Float[Array, "n 3"]):
+def sdf_query(
+    grid: SDFGrid, points: Float[Array, "n 3"], channel: Int[Array, ""] | int | None = None
+):
     """Trilinear SDF value + analytic gradient, continued outside the grid. See module doc.
+    `channel`: the field of a multi-channel grid to read (None for a plain grid).
 
     Differentiating the returned value gives exactly the returned gradient (a custom JVP;
     plain autodiff would halve it where `clip` ties on the grid boundary); the gradient
     itself is differentiated by autodiff.
     """
+    if (channel is None) != (np.ndim(grid.values) == 3):
+        raise ValueError(
+            f"an SDF grid of {np.ndim(grid.values)}-d values is queried "
+            + ("without a channel" if channel is None else "with a channel")
+        )
+
+    def value_and_grad(p):
+        return _sdf_value_and_grad(grid, p, channel)
 
     @jax.custom_jvp
     def query(p):
-        return _sdf_value_and_grad(grid, p)
+        return value_and_grad(p)
 
     @query.defjvp
     def query_jvp(primals, tangents):
         (p,), (dp,) = primals, tangents
-        (value, grad), (_, dgrad) = jax.jvp(lambda x: _sdf_value_and_grad(grid, x), (p,), (dp,))
+        (value, grad), (_, dgrad) = jax.jvp(value_and_grad, (p,), (dp,))
         return (value, grad), (jnp.sum(grad * dp, axis=-1), dgrad)
 
     return query(jnp.asarray(points))
 
 
-def _sdf_value_and_grad(grid: SDFGrid, points: Float[Array, "n 3"]):
+def _sdf_value_and_grad(grid: SDFGrid, points: Float[Array, "n 3"], channel=None):
     values = jnp.asarray(grid.values)
     shape = jnp.asarray(grid.n_nodes)  # traced: padded grids share one compilation
     h = jnp.asarray(grid.spacing)
@@ -130,7 +157,13 @@ def _sdf_value_and_grad(grid: SDFGrid, points: Float[Array, "n 3"]):
     # One 2x2x2 block gather per point (a single gather op with slice size 8) instead of
     # eight scattered element gathers.
     flat_i = i0.reshape(-1, 3)
-    blocks = jax.vmap(lambda start: jax.lax.dynamic_slice(values, start, (2, 2, 2)))(flat_i)
+    if channel is None:
+        blocks = jax.vmap(lambda start: jax.lax.dynamic_slice(values, start, (2, 2, 2)))(flat_i)
+    else:
+        c = jnp.clip(jnp.asarray(channel, jnp.int32), 0, values.shape[0] - 1)[None]
+        blocks = jax.vmap(
+            lambda start: jax.lax.dynamic_slice(values, jnp.concatenate([c, start]), (1, 2, 2, 2))
+        )(flat_i)
     blocks = blocks.reshape(*i0.shape[:-1], 2, 2, 2)
     c000, c100, c010, c110 = (
         blocks[..., 0, 0, 0],
@@ -188,28 +221,82 @@ def build_sdf_grid(
     f = np.ascontiguousarray(faces, dtype=np.int64)
     lo = v.min(0) - padding
     hi = v.max(0) + padding
-    coarse_h = spacing * COARSE_FACTOR
-    n_coarse = np.ceil((hi - lo) / coarse_h).astype(int) + 1
-    band = max(0.011, 2.0 * coarse_h) if band is None else band
-
-    def exact(points: np.ndarray) -> np.ndarray:
-        return mesh_signed_distance(points, v, f)[0]
-
-    axes_c = [lo[i] + coarse_h * np.arange(n_coarse[i]) for i in range(3)]
-    coarse_pts = np.stack(np.meshgrid(*axes_c, indexing="ij"), -1).reshape(-1, 3)
-    coarse = exact(coarse_pts).reshape(n_coarse)
-
-    fine = _upsample_trilinear(coarse, COARSE_FACTOR)
-    near = np.abs(fine) < band
-    idx = np.nonzero(near)
-    pts = lo + spacing * np.stack(idx, -1)
-    fine[idx] = exact(pts)
+    n_coarse = np.ceil((hi - lo) / (spacing * COARSE_FACTOR)).astype(int) + 1
+    fine = _narrow_band(lambda p: mesh_signed_distance(p, v, f)[0], lo, n_coarse, spacing, band)
     return SDFGrid(
         values=fine,
         origin=lo.astype(np.float64),
         spacing=np.float64(spacing),
         n_nodes=np.array(fine.shape, dtype=np.int32),
     )
+
+
+# Clearance where there is no other part to keep away from (m): beyond any barrier range.
+NO_OTHER_PART = 1.0
+
+
+def build_clearance_grid(
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    face_part: np.ndarray,
+    n_parts: int,
+    like: SDFGrid,
+    band: float | None = None,
+) -> SDFGrid:
+    """Per part p, the unsigned distance to the surface of every part but p, on the
+    lattice of `like` (numpy; libigl's AABB tree, narrow band as `build_sdf_grid`).
+
+    Channel p answers "how close is this point to a part other than p": the part
+    barrier reads it. `NO_OTHER_PART` everywhere for a single-part object.
+    Shape: values (n_parts, nx, ny, nz), float32.
+    """
+    import igl
+
+    v = np.ascontiguousarray(vertices, dtype=np.float64)
+    face_part = np.asarray(face_part)
+    shape = like.shape
+    if any((n - 1) % COARSE_FACTOR for n in shape):
+        raise ValueError(f"grid shape {shape} is not a {COARSE_FACTOR}x upsampled lattice")
+    n_coarse = np.array([(n - 1) // COARSE_FACTOR + 1 for n in shape])
+    lo, spacing = np.asarray(like.origin, np.float64), float(like.spacing)
+    channels = []
+    for p in range(n_parts):
+        f = np.ascontiguousarray(np.asarray(faces)[face_part != p], dtype=np.int64)
+        if len(f) == 0:
+            channels.append(np.full(shape, NO_OTHER_PART, np.float32))
+            continue
+
+        def exact(points, f=f):
+            return np.sqrt(igl.point_mesh_squared_distance(points, v, f)[0])
+
+        channels.append(_narrow_band(exact, lo, n_coarse, spacing, band).astype(np.float32))
+    return dataclasses.replace(like, values=np.stack(channels))
+
+
+def part_clearance_query(
+    clearance: SDFGrid, part: Int[Array, ""] | int, points: Float[Array, "n 3"]
+) -> tuple[Float[Array, " n"], Float[Array, "n 3"]]:
+    """`clearance.query(points, part)`, and `NO_OTHER_PART` with a zero gradient where
+    `part` < 0 (the whole object is the target: nothing to keep away from)."""
+    d, g = clearance.query(points, part)
+    whole = jnp.asarray(part) < 0
+    return jnp.where(whole, NO_OTHER_PART, d), jnp.where(whole, 0.0, g)
+
+
+def _narrow_band(exact, lo: np.ndarray, n_coarse: np.ndarray, spacing: float, band):
+    """A distance field on the fine lattice (spacing `spacing`, origin `lo`): `exact` on
+    the coarse lattice (every `COARSE_FACTOR`-th node), trilinearly upsampled, then
+    `exact` again on the fine nodes within `band` of the surface."""
+    coarse_h = spacing * COARSE_FACTOR
+    band = max(0.011, 2.0 * coarse_h) if band is None else band
+    axes_c = [lo[i] + coarse_h * np.arange(n_coarse[i]) for i in range(3)]
+    coarse_pts = np.stack(np.meshgrid(*axes_c, indexing="ij"), -1).reshape(-1, 3)
+    coarse = exact(coarse_pts).reshape(n_coarse)
+
+    fine = _upsample_trilinear(coarse, COARSE_FACTOR)
+    idx = np.nonzero(np.abs(fine) < band)
+    fine[idx] = exact(lo + spacing * np.stack(idx, -1))
+    return fine
 
 
 def mesh_signed_distance(

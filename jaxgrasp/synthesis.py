@@ -38,7 +38,7 @@ from energies import (
 )
 from jaxgrasp.grasp_set import GraspSet
 from jaxgrasp.initialization import InitConfig, initial_poses
-from jaxgrasp.sdf import SDFGrid, sdf_query
+from jaxgrasp.sdf import SDFGrid, part_clearance_query, sdf_query
 from kinematics import HandModel
 from sim.grasps import grasp_stages
 
@@ -246,6 +246,7 @@ class _Target:
     reuses one compilation per hand, mode and config."""
 
     grid: SDFGrid
+    clearance: SDFGrid
     points: jax.Array
     normals: jax.Array
     point_part: jax.Array
@@ -253,10 +254,20 @@ class _Target:
 
     @classmethod
     def of(cls, obj) -> _Target:
-        return cls(obj.grid.bucketed(), obj.points, obj.normals, obj.point_part, obj.com)
+        return cls(
+            obj.grid.bucketed(),
+            obj.clearance.bucketed(),
+            obj.points,
+            obj.normals,
+            obj.point_part,
+            obj.com,
+        )
 
     def sdf(self, points):
         return sdf_query(self.grid, points)
+
+    def part_clearance(self, part, points):
+        return part_clearance_query(self.clearance, part, points)
 
 
 _OPTIMIZER_CACHE: dict = {}
@@ -304,7 +315,7 @@ def _optimizer(hand, fingers, config: SynthesisConfig, tabletop: bool = False):
     )
 
     def run(target, part_index, length, table_height, pos0, quat0, q0):
-        samples = target_samples(target, part_index, config.params)  # once, not per step
+        samples = target_samples(target, config.params)  # once, not per step
 
         def energy_and_grad_of(pos, quat, q):
             return energy_and_grad(target, part_index, length, table_height, samples, pos, quat, q)

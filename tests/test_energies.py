@@ -21,12 +21,13 @@ from energies import (
     lp_dfc_energy,
     object_in_hand_energy,
     object_samples,
+    part_barrier_energy,
     q1_metric,
     target_part_gap,
     total_energy,
 )
 from energies.terms import _primitive_frames
-from energies.total import sdf_first_order
+from energies.total import clearance_first_order, sdf_first_order
 from jaxgrasp import objects
 from kinematics import forward_kinematics
 from kinematics.geometry import primitive_sdf
@@ -235,25 +236,35 @@ def test_pinch_uses_fewer_contacts(shadow, mug):
     assert float(pinch["dir"]) <= 2 * 4 + 1e-6 and float(wrap["dir"]) <= 2 * 6 + 1e-6
 
 
-def test_object_samples_cover_the_object_and_the_barrier_lies_next_to_the_part(mug):
-    handle = mug.part_index("handle")
-    pts, part = np.asarray(mug.points), np.asarray(mug.point_part)
-    on_handle = pts[part == handle]
-
-    def to_handle(x):
-        return np.linalg.norm(np.asarray(x)[:, None] - on_handle[None], axis=-1).min(axis=1)
-
-    s = jax.jit(object_samples, static_argnums=(2, 3))(mug, handle, 64, 40)
-    # Penetration: the first (evenly spread) samples of the whole object.
+def test_object_samples_cover_the_whole_object(mug):
+    pts = np.asarray(mug.points)
+    s = jax.jit(object_samples, static_argnums=1)(mug, 64)
+    # The first (evenly spread, farthest-point ordered) samples of the whole object.
     np.testing.assert_allclose(np.asarray(s.pen_points), pts[:64], atol=1e-6)
-    # Barrier: the 40 samples off the handle nearest it, all active.
-    others = np.sort(to_handle(pts[part != handle]))
-    np.testing.assert_allclose(np.sort(to_handle(s.bar_points)), others[:40], atol=1e-5)
-    assert np.all(np.asarray(s.bar_active)) and others[40] > 0.0
-    # Whole object: no barrier.
-    assert not np.any(np.asarray(object_samples(mug, -1, 64, 64).bar_active))
     # More asked than there are: capped.
-    assert object_samples(mug, handle, 10**6, 10**6).pen_points.shape == pts.shape
+    assert object_samples(mug, 10**6).pen_points.shape == pts.shape
+
+
+def test_part_barrier_pushes_hand_points_off_the_other_parts(mug):
+    """E_bar is large next to the body when the handle is the target, zero for the
+    whole object, finite (value and gradient) exactly on the body's surface, and its
+    gradient moves the point away from the body."""
+    handle = mug.part_index("handle")
+    on_body = np.asarray(mug.points)[np.asarray(mug.point_part) != handle][:64]
+    normals = np.asarray(mug.normals)[np.asarray(mug.point_part) != handle][:64]
+    for offset in (0.0, 0.002, 0.006):
+        x = jnp.asarray(on_body + offset * normals, jnp.float32)
+
+        def bar(x, part):
+            return part_barrier_energy(clearance_first_order(mug, part, x), 0.01)
+
+        e, g = jax.value_and_grad(bar)(x, handle)
+        assert np.isfinite(float(e)) and np.all(np.isfinite(np.asarray(g)))
+        assert float(e) > 0.0
+        if offset > 0.0:  # descending the barrier moves the points outwards, off the body
+            assert np.mean(np.sum(-np.asarray(g) * normals, axis=1) > 0) > 0.9
+        assert float(bar(x, -1)) == 0.0
+        assert not np.any(np.asarray(jax.grad(bar)(x, -1)))
 
 
 def test_object_in_hand_gradient_matches_plain_autodiff(shadow, mug):

@@ -156,6 +156,40 @@ def test_padded_grid_queries_the_same_field():
         grid.padded((10, 10, 10))
 
 
+def test_part_clearance_is_the_distance_to_the_other_parts():
+    """Channel p of the clearance grid vs trimesh's exact distance to the faces of every
+    other part; padded to the shared bucket it reads the same; a whole-object target has
+    nothing to keep away from."""
+    obj = objects.make_object("kettle", 0)
+    spacing = float(obj.grid.spacing)
+    rng = np.random.default_rng(3)
+    faces, face_part = np.asarray(obj.faces), np.asarray(obj.face_part)
+    padded = obj.clearance.bucketed()
+    assert np.shape(padded.values)[0] % 4 == 0 and padded.shape == obj.grid.shape
+    for p, name in enumerate(obj.part_names):
+        others = trimesh.Trimesh(np.asarray(obj.vertices), faces[face_part != p], process=False)
+        pts = _near_surface_points(obj.trimesh(), 3000, rng)
+        _, ref, _ = trimesh.proximity.closest_point(others, pts)
+        d, g = obj.part_clearance(p, pts)
+        d = np.asarray(d)
+        near = ref < NEAR_SURFACE  # the barrier's range; the grid is exact in this band
+        # Trilinear interpolation of |x| overestimates near the surface by < spacing / 2.
+        assert np.sqrt(np.mean((d - ref)[near] ** 2)) < RMS_TOL_M, name
+        assert np.all(np.abs(d - ref)[near] < 0.5 * spacing + 1e-4), name
+        np.testing.assert_array_equal(np.asarray(sdf_query_channel(padded, p, pts)), d)
+        gn = np.linalg.norm(np.asarray(g)[near & (ref > 2 * spacing)], axis=1)
+        assert np.median(np.abs(gn - 1)) < 0.05, name
+    d, g = obj.part_clearance(-1, pts)
+    assert np.all(np.asarray(d) >= 1.0) and not np.any(np.asarray(g))
+    # One part: nothing else to keep away from.
+    single = load_object(trimesh.creation.box(extents=(0.1, 0.06, 0.04)), n_points=128)
+    assert float(jnp.min(single.part_clearance(0, pts[:10])[0])) >= 1.0
+
+
+def sdf_query_channel(grid, channel, pts):
+    return grid.query(jnp.asarray(pts, jnp.float32), channel)[0]
+
+
 def test_sdf_outside_grid_continues_and_points_back():
     obj = load_object(trimesh.creation.icosphere(3, 0.05), n_points=128)
     dirs = np.random.default_rng(2).normal(size=(50, 3))
