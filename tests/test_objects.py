@@ -176,7 +176,7 @@ def test_part_clearance_is_the_distance_to_the_other_parts():
         # Trilinear interpolation of |x| overestimates near the surface by < spacing / 2.
         assert np.sqrt(np.mean((d - ref)[near] ** 2)) < RMS_TOL_M, name
         assert np.all(np.abs(d - ref)[near] < 0.5 * spacing + 1e-4), name
-        np.testing.assert_array_equal(np.asarray(sdf_query_channel(padded, p, pts)), d)
+        np.testing.assert_array_equal(np.asarray(padded.query(pts, p)[0]), d)
         gn = np.linalg.norm(np.asarray(g)[near & (ref > 2 * spacing)], axis=1)
         assert np.median(np.abs(gn - 1)) < 0.05, name
     d, g = obj.part_clearance(-1, pts)
@@ -184,10 +184,6 @@ def test_part_clearance_is_the_distance_to_the_other_parts():
     # One part: nothing else to keep away from.
     single = load_object(trimesh.creation.box(extents=(0.1, 0.06, 0.04)), n_points=128)
     assert float(jnp.min(single.part_clearance(0, pts[:10])[0])) >= 1.0
-
-
-def sdf_query_channel(grid, channel, pts):
-    return grid.query(jnp.asarray(pts, jnp.float32), channel)[0]
 
 
 def test_sdf_outside_grid_continues_and_points_back():
