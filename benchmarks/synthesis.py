@@ -59,6 +59,7 @@ def optimizer_timing(hand, obj, part, mode, batch, config):
         jnp.int32(part_index),
         jnp.float32(length_scale(obj)),
         jnp.float32(0.0),  # table height (unused outside tabletop mode)
+        jnp.int32(config.steps),
         *(jnp.asarray(x, jnp.float32) for x in (pos, quat, q)),
     )
     exe, compile_s = compile_seconds(run, *args)

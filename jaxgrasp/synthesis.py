@@ -1,7 +1,8 @@
 """`synthesize`: batched gradient-based grasp optimization (DESIGN.md §7).
 
 Initial poses come from `jaxgrasp.initialization`; then Adam (optax) on (root position,
-root quaternion, joints) runs for `steps` iterations inside one `lax.scan`, the energy
+root quaternion, joints) runs for `steps` iterations inside one `lax.fori_loop` (the
+step count is traced: runs of any length share one compilation), the energy
 being `energies.total_energy` vmapped over hands (in chunks, see
 `energies.batched_energy_and_grad`). After every step the quaternion is renormalised and
 the joints are projected onto their limits. The batch is split into `device_batch`
@@ -139,6 +140,7 @@ def synthesize(
         jnp.int32(-1 if part_index is None else part_index),
         jnp.float32(length_scale(obj)),
         jnp.float32(0.0 if table is None else table),
+        jnp.int32(config.steps),
     )
     outs = []
     for start in range(0, num, piece):
@@ -229,7 +231,7 @@ def _sharded(run, mesh):
             jax.shard_map(
                 run,
                 mesh=mesh,
-                in_specs=(P(), P(), P(), P()) + (P("hands"),) * 3,
+                in_specs=(P(),) * 5 + (P("hands"),) * 3,
                 out_specs=P("hands"),
                 check_vma=False,
             )
@@ -274,11 +276,13 @@ _OPTIMIZER_CACHE: dict = {}
 
 
 def _optimizer(hand, fingers, config: SynthesisConfig, tabletop: bool = False):
-    """A jitted function (target, part_index, length, table_height, pos0, quat0, q0) ->
-    (pos, quat, q, energy, terms) for a batch (`table_height` is used in tabletop mode)."""
+    """A jitted function (target, part_index, length, table_height, steps, pos0, quat0,
+    q0) -> (pos, quat, q, energy, terms) for a batch (`table_height` is used in tabletop
+    mode). The step count is traced, so runs of any length share one compilation."""
     # Keyed by identity; the entry keeps the hand alive, so its id is never reused for
-    # another hand while the entry exists.
-    key = (id(hand), fingers, config, tabletop)
+    # another hand while the entry exists. Neither the step count nor the batch split
+    # changes the program.
+    key = (id(hand), fingers, _compiled_part(config), tabletop)
     if key in _OPTIMIZER_CACHE:
         return _OPTIMIZER_CACHE[key][1]
     lo, hi = (jnp.asarray(x, jnp.float32) for x in np.asarray(hand.q_range).T)
@@ -302,20 +306,25 @@ def _optimizer(hand, fingers, config: SynthesisConfig, tabletop: bool = False):
             samples=samples,
         )
 
-    def schedule(lr):
-        return optax.cosine_decay_schedule(lr, max(config.steps, 1), alpha=0.1)
+    def optimizer(steps):
+        def adam(lr):
+            # Adam with optax's cosine decay to 10 % over `steps` (traced).
+            horizon = jnp.maximum(steps, 1).astype(jnp.float32)
 
-    tx = optax.multi_transform(
-        {
-            "pos": optax.adam(schedule(config.lr_pos)),
-            "quat": optax.adam(schedule(config.lr_rot)),
-            "q": optax.adam(schedule(config.lr_q)),
-        },
-        {"pos": "pos", "quat": "quat", "q": "q"},
-    )
+            def schedule(count):
+                cosine = 0.5 * (1.0 + jnp.cos(jnp.pi * jnp.minimum(count, horizon) / horizon))
+                return lr * (0.9 * cosine + 0.1)
 
-    def run(target, part_index, length, table_height, pos0, quat0, q0):
+            return optax.chain(optax.scale_by_adam(), optax.scale_by_learning_rate(schedule))
+
+        return optax.multi_transform(
+            {"pos": adam(config.lr_pos), "quat": adam(config.lr_rot), "q": adam(config.lr_q)},
+            {"pos": "pos", "quat": "quat", "q": "q"},
+        )
+
+    def run(target, part_index, length, table_height, steps, pos0, quat0, q0):
         samples = target_samples(target, config.params)  # once, not per step
+        tx = optimizer(steps)
 
         def energy_and_grad_of(pos, quat, q):
             return energy_and_grad(target, part_index, length, table_height, samples, pos, quat, q)
@@ -323,7 +332,7 @@ def _optimizer(hand, fingers, config: SynthesisConfig, tabletop: bool = False):
         params = {"pos": pos0, "quat": quat0, "q": q0}
         state = tx.init(params)
 
-        def step(carry, _):
+        def step(_, carry):
             params, state = carry
             (_, _), grads = energy_and_grad_of(params["pos"], params["quat"], params["q"])
             grads = {"pos": grads[0], "quat": grads[1], "q": grads[2]}
@@ -343,15 +352,20 @@ def _optimizer(hand, fingers, config: SynthesisConfig, tabletop: bool = False):
             params = jax.tree_util.tree_map(
                 lambda a, b: jnp.where(finite[:, None], a, b), new, params
             )
-            return (params, state), None
+            return params, state
 
-        (params, _), _ = jax.lax.scan(step, (params, state), None, length=config.steps)
+        params, _ = jax.lax.fori_loop(0, steps, step, (params, state))
         (energy, terms), _ = energy_and_grad_of(params["pos"], params["quat"], params["q"])
         return params["pos"], params["quat"], params["q"], energy, terms
 
     fn = jax.jit(run)
     _OPTIMIZER_CACHE[key] = (hand, fn)
     return fn
+
+
+def _compiled_part(config: SynthesisConfig) -> SynthesisConfig:
+    """The settings the compiled optimizer depends on (not `steps`, not `device_batch`)."""
+    return dataclasses.replace(config, steps=0, device_batch=0)
 
 
 def _check_inputs(hand, obj, part, mode, num, config):

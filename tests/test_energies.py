@@ -185,17 +185,18 @@ def test_total_energy_finite_in_hard_configurations(shadow, mug):
     assert float(deep["pen"]) > 0.1 and float(far["pen"]) == 0.0
 
 
+def _to64(a):
+    # Float64 copies of hand and object for x64 tests: mixing their float32 leaves into a
+    # jitted float64 program failed to lower (stale float32 promotion from earlier tests).
+    a = np.asarray(a)
+    return a.astype(np.float64) if np.issubdtype(a.dtype, np.floating) else a
+
+
 def test_total_energy_gradient_matches_finite_differences(shadow, mug):
     rng = np.random.default_rng(4)
     x0 = _pose(shadow, rng, np.asarray(mug.com) + np.array([0.0, -0.09, 0.0]))
     with jax.enable_x64(True):
-        # Float64 copies of hand and object: mixing their float32 leaves into this jitted
-        # float64 program failed to lower (stale float32 promotion from an earlier test).
-        def to64(a):
-            a = np.asarray(a)
-            return a.astype(np.float64) if np.issubdtype(a.dtype, np.floating) else a
-
-        hand64, obj64 = (jax.tree_util.tree_map(to64, t) for t in (shadow, mug))
+        hand64, obj64 = (jax.tree_util.tree_map(_to64, t) for t in (shadow, mug))
         f64 = _energy_fn(hand64, obj64)
 
         def scalar(x):
@@ -230,8 +231,8 @@ def test_target_part_gap_is_the_nearest_part_sample_and_finite(mug):
 
 def test_pinch_uses_fewer_contacts(shadow, mug):
     x = jnp.asarray(_pose(shadow, np.random.default_rng(5), np.asarray(mug.com)), jnp.float32)
-    _, wrap = _energy_fn(shadow, mug)(x)
-    _, pinch = _energy_fn(shadow, mug, ("thumb", "index", "middle", "palm"))(x)
+    _, wrap = jax.jit(_energy_fn(shadow, mug))(x)
+    _, pinch = jax.jit(_energy_fn(shadow, mug, ("thumb", "index", "middle", "palm")))(x)
     assert set(wrap) == set(pinch)
     assert float(pinch["dir"]) <= 2 * 4 + 1e-6 and float(wrap["dir"]) <= 2 * 6 + 1e-6
 
@@ -270,11 +271,11 @@ def test_part_barrier_pushes_hand_points_off_the_other_parts(mug):
 def test_object_in_hand_gradient_matches_plain_autodiff(shadow, mug):
     """The one-pass gradient (custom VJP) equals autodiff of the plain formula."""
 
-    def plain(poses, pts):
-        kinds = np.asarray(shadow.primitives.kind)
+    def plain(poses, pts, hand):
+        kinds = np.asarray(hand.primitives.kind)
         total = 0.0
         for kind in np.unique(kinds):
-            axes, c, size = _primitive_frames(shadow, poses, np.flatnonzero(kinds == kind))
+            axes, c, size = _primitive_frames(hand, poses, np.flatnonzero(kinds == kind))
             p = [pts[:, j][None, :] - c[:, j : j + 1] for j in range(3)]
             local = [sum(axes[:, j, i : i + 1] * p[j] for j in range(3)) for i in range(3)]
             total = total + jnp.sum(jnp.maximum(-primitive_sdf(int(kind), size, *local), 0.0))
@@ -283,7 +284,23 @@ def test_object_in_hand_gradient_matches_plain_autodiff(shadow, mug):
     rng = np.random.default_rng(7)
     lo, hi = np.asarray(shadow.q_range).T
     with jax.enable_x64(True):
+        hand64 = jax.tree_util.tree_map(_to64, shadow)
         pts = jnp.asarray(np.asarray(mug.points, np.float64))
+
+        def energy(fn, x, pts):
+            return fn(forward_kinematics(hand64, x[:3], x[3:7], x[7:]), pts)
+
+        def one_pass(poses, o):
+            return object_in_hand_energy(hand64, poses, o)
+
+        def plain64(poses, o):
+            return plain(poses, o, hand64)
+
+        # d/dpose and d/dsamples of both formulas, each compiled once.
+        grads = {
+            fn: jax.jit(jax.value_and_grad(lambda x, o, fn=fn: energy(fn, x, o), argnums=(0, 1)))
+            for fn in (one_pass, plain64)
+        }
         for _ in range(2):
             quat = rng.normal(size=4)
             x = jnp.asarray(
@@ -291,21 +308,12 @@ def test_object_in_hand_gradient_matches_plain_autodiff(shadow, mug):
                     [np.asarray(mug.com) + rng.normal(size=3) * 0.03, quat, rng.uniform(lo, hi)]
                 )
             )
-
-            def energy(fn, x):
-                return fn(forward_kinematics(shadow, x[:3], x[3:7], x[7:]), pts)
-
-            v, g = jax.value_and_grad(
-                lambda x: energy(lambda p, o: object_in_hand_energy(shadow, p, o), x)
-            )(x)
-            v_ref, g_ref = jax.value_and_grad(lambda x: energy(plain, x))(x)
+            v, (g, gp) = grads[one_pass](x, pts)
+            v_ref, (g_ref, gp_ref) = grads[plain64](x, pts)
             assert float(v_ref) > 0.0  # the case is not vacuous
             np.testing.assert_allclose(float(v), float(v_ref), rtol=1e-12)
             np.testing.assert_allclose(np.asarray(g), np.asarray(g_ref), atol=1e-9)
             # ... and with respect to the object's samples.
-            poses = forward_kinematics(shadow, x[:3], x[3:7], x[7:])
-            gp = jax.grad(lambda o, ps=poses: object_in_hand_energy(shadow, ps, o))(pts)
-            gp_ref = jax.grad(lambda o, ps=poses: plain(ps, o))(pts)
             np.testing.assert_allclose(np.asarray(gp), np.asarray(gp_ref), atol=1e-9)
 
 

@@ -50,15 +50,18 @@ def test_synthesis_is_deterministic_and_moves_the_hands(shadow, knife):
     assert np.median(longer.energy) < np.median(a.energy)  # the optimizer descends
 
 
-def test_objects_of_different_grid_shapes_share_one_compilation(shadow, knife):
+def test_objects_of_different_grid_shapes_and_step_counts_share_one_compilation(shadow, knife):
     from jaxgrasp.synthesis import MODES, _optimizer
 
     bottle = objects.make_object("bottle", 0)
     assert bottle.grid.shape != knife.grid.shape  # the grids themselves differ
     run = _optimizer(shadow, MODES["wrap"], TINY)
-    synthesize(shadow, knife, "handle", num=2, seed=0, config=TINY)
+    synthesize(shadow, knife, "handle", num=6, seed=0, config=TINY)
     compiled = run._cache_size()  # (other tests may have compiled other batch sizes)
-    synthesize(shadow, bottle, "body", num=2, seed=0, config=TINY)
+    synthesize(shadow, bottle, "body", num=6, seed=0, config=TINY)
+    longer = dataclasses.replace(TINY, steps=7, device_batch=16)
+    assert _optimizer(shadow, MODES["wrap"], longer) is run
+    synthesize(shadow, bottle, "body", num=6, seed=0, config=longer)
     assert run._cache_size() == compiled
 
 
