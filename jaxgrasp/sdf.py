@@ -45,7 +45,7 @@ class SDFGrid:
         n_nodes: the grid's node counts per axis, <= values.shape. Shape: (3,).
     """
 
-    values: Float[Array, "nx ny nz"]
+    values: Float[Array, "*channels nx ny nz"]
     origin: Float[Array, 3]
     spacing: Float[Array, ""]
     n_nodes: Int[Array, 3]
