@@ -50,6 +50,10 @@ class SimConfig:
     # Convex decomposition of the object (CoACD), per part.
     coacd_threshold: float = 0.05
     coacd_max_hulls: int = 16
+    # Float type of the MJX backend (MuJoCo C is always float64). In float64 MJX and
+    # MuJoCo C decided 63 of 64 optimized grasps alike, in float32 58 (grasps near a
+    # threshold; benchmarks/validate.py). "float32" suits GPUs with slow float64.
+    mjx_dtype: str = "float64"
 
     def __post_init__(self):
         checks = {
@@ -61,6 +65,7 @@ class SimConfig:
             "object_mass": self.object_mass > 0,
             "kp": self.kp > 0,
             "hold_s": self.hold_s > 0,
+            "mjx_dtype": self.mjx_dtype in ("float32", "float64"),
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:

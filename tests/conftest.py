@@ -2,15 +2,36 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("MUJOCO_GL", "disable")
 
+import jax
 import mujoco
 import numpy as np
 import pytest
 
 from kinematics import load_hand
+
+
+def _share_compilation_cache() -> None:
+    """One persistent compilation cache for the session and the processes its tests
+    start (killed-and-resumed runs, the CLI): they compile the same programs as the
+    test process. A fresh directory, removed at exit; a cache set by the caller wins."""
+    if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return
+    path = tempfile.mkdtemp(prefix="jaxgrasp-tests-jit-")
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = path  # inherited by subprocesses
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "1"
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+
+
+_share_compilation_cache()
 
 
 @pytest.fixture(scope="session")
