@@ -69,15 +69,13 @@ def disturbance_test_mjx(
     size = -(-grasps.count // n_chunks)
     closed, final = [], []
     for start in range(0, grasps.count, size):
-        part = grasps.take(slice(start, start + size))
-        pad = size - part.count
-        if pad:
-            part = GraspPoses(*(np.concatenate([x, np.repeat(x[-1:], pad, 0)]) for x in part))
+        n = min(size, grasps.count - start)  # real grasps in this chunk
+        part = grasps.take(np.minimum(np.arange(start, start + size), grasps.count - 1))
         inputs = _inputs(scene, hand, part)  # numpy, built outside the x64 context
         with _precision(scene):
             c, f = jax.device_get(run(*inputs))
-        closed.append(np.asarray(c)[: size - pad])
-        final.append(np.asarray(f)[: 6 * (size - pad)])
+        closed.append(np.asarray(c)[:n])
+        final.append(np.asarray(f)[: 6 * n])
     return disturbance_result(scene, np.concatenate(closed), np.concatenate(final))
 
 
