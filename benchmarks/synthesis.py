@@ -36,10 +36,15 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks._common import RESULTS, compile_seconds, environment, write_results  # noqa: E402
-from energies import length_scale  # noqa: E402
 from jaxgrasp import objects  # noqa: E402
 from jaxgrasp.initialization import initial_poses  # noqa: E402
-from jaxgrasp.synthesis import MODES, SynthesisConfig, _optimizer, _Target, synthesize  # noqa: E402
+from jaxgrasp.synthesis import (  # noqa: E402
+    MODES,
+    SynthesisConfig,
+    _optimizer,
+    optimizer_arguments,
+    synthesize,
+)
 from kinematics import load_hand  # noqa: E402
 from sim import build_scene, validate  # noqa: E402
 
@@ -49,17 +54,11 @@ def optimizer_timing(hand, obj, part, mode, batch, config):
     # Otherwise a shape the run already compiled comes from JAX's in-process cache and
     # "compiles" in under a millisecond.
     jax.clear_caches()
-    part_index = -1 if part is None else obj.part_index(part)
-    pos, quat, q = initial_poses(
-        hand, obj, None if part is None else part_index, mode, batch, 0, config.init
-    )
+    part_index = None if part is None else obj.part_index(part)
+    pos, quat, q = initial_poses(hand, obj, part_index, mode, batch, 0, config.init)
     run = _optimizer(hand, MODES[mode], config)
     args = (
-        _Target.of(obj),
-        jnp.int32(part_index),
-        jnp.float32(length_scale(obj)),
-        jnp.float32(0.0),  # table height (unused outside tabletop mode)
-        jnp.int32(config.steps),
+        *optimizer_arguments(obj, part_index, config),
         *(jnp.asarray(x, jnp.float32) for x in (pos, quat, q)),
     )
     exe, compile_s = compile_seconds(run, *args)

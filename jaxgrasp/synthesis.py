@@ -5,11 +5,13 @@ root quaternion, joints) runs for `steps` iterations inside one `lax.fori_loop` 
 step count is traced: runs of any length share one compilation), the energy
 being `energies.total_energy` vmapped over hands (in chunks, see
 `energies.batched_energy_and_grad`). After every step the quaternion is renormalised and
-the joints are projected onto their limits. The batch is split into `device_batch`
-pieces per compiled call (a memory budget) and sharded over all `jax.devices()` with
-`shard_map` (each device optimizes its own hands; the result does not depend on the
-device count). Multi-host: call `jax.distributed.initialize()` first (see
-`distributed_synthesize`).
+the joints are projected onto their limits. The batch is split into equal pieces of at
+most `device_batch` hands per device per compiled call (a memory budget; the last piece
+is padded, so every piece runs the same program) and sharded over all `jax.devices()`
+with `shard_map` (each device optimizes its own hands; the result does not depend on the
+device count). The energy weights are arguments of the compiled program, not
+constants in it: weight sweeps share one compilation. Multi-host: call
+`jax.distributed.initialize()` first (see `distributed_synthesize`).
 
 Tabletop mode (`tabletop=True`): the object rests on a table, the plane z = its lowest
 point (object frame, z up); initial hands that would reach below it are not used, the
@@ -42,6 +44,10 @@ from jaxgrasp.initialization import InitConfig, initial_poses
 from jaxgrasp.sdf import SDFGrid, part_clearance_query, sdf_query
 from kinematics import HandModel
 from sim.grasps import grasp_stages
+
+# Energy weights passed to the compiled optimizer as arguments (the table weight is
+# `SynthesisConfig.table_weight`, a constant of the tabletop program).
+TRACED_WEIGHTS = tuple(f.name for f in dataclasses.fields(EnergyWeights) if f.name != "table")
 
 MODES = {
     "wrap": ("thumb", "index", "middle", "ring", "little", "palm"),
@@ -133,20 +139,12 @@ def synthesize(
         pos0, quat0, q0 = _initial_from(hand, initial)
 
     devices = jax.devices()
-    piece = config.device_batch * len(devices)
     run = _optimizer(hand, fingers, config, tabletop)
-    shared = (
-        _Target.of(obj),
-        jnp.int32(-1 if part_index is None else part_index),
-        jnp.float32(length_scale(obj)),
-        jnp.float32(0.0 if table is None else table),
-        jnp.int32(config.steps),
-    )
+    shared = optimizer_arguments(obj, part_index, config, table)
     outs = []
-    for start in range(0, num, piece):
-        stop = min(num, start + piece)
+    for start, stop, size in _pieces(num, config.device_batch * len(devices)):
         args = [x[start:stop] for x in (pos0, quat0, q0)]
-        outs.append(_run_sharded(run, devices, shared, args))
+        outs.append(_run_sharded(run, devices, shared, args, size))
         if progress is not None:
             progress(stop, num)
     pos, quat, q, energy = (np.concatenate([o[k] for o in outs]) for k in range(4))
@@ -194,12 +192,37 @@ def _reference(obj) -> str:
     return str(path.resolve()) if path.is_file() else obj.source
 
 
-def _run_sharded(run, devices, shared, args):
-    """Pad the piece to a multiple of the device count, shard the batch axis (the
-    `shared` object arguments are replicated), run."""
+def optimizer_arguments(obj, part_index: int | None, config: SynthesisConfig, table=None):
+    """The leading (replicated) arguments of the compiled optimizer for one target:
+    (object arrays, part index, torque length scale, table height, step count, energy
+    weights). `table` is the table height in tabletop mode."""
+    weights = {k: jnp.float32(getattr(config.weights, k)) for k in TRACED_WEIGHTS}
+    return (
+        _Target.of(obj),
+        jnp.int32(-1 if part_index is None else part_index),
+        jnp.float32(length_scale(obj)),
+        jnp.float32(0.0 if table is None else table),
+        jnp.int32(config.steps),
+        weights,
+    )
+
+
+def _pieces(num: int, most: int) -> list[tuple[int, int, int]]:
+    """(start, stop, size) of equal pieces of at most `most` hands covering `num`; every
+    piece is run padded to `size`, so one program serves all (a shorter last piece
+    would compile the optimizer again)."""
+    count = -(-num // most)
+    size = -(-num // count)
+    return [(a, min(num, a + size), size) for a in range(0, num, size)]
+
+
+def _run_sharded(run, devices, shared, args, size: int | None = None):
+    """Pad the piece to `size` rows (default: its own) and to a multiple of the device
+    count, shard the batch axis (the `shared` object arguments are replicated), run."""
     n = args[0].shape[0]
     k = len(devices)
-    pad = (-n) % k
+    size = max(n, size or n)
+    pad = size - n + (-size) % k
     if pad:
         args = [np.concatenate([x, np.repeat(x[-1:], pad, axis=0)]) for x in args]
     args = [jnp.asarray(x, jnp.float32) for x in args]
@@ -231,7 +254,7 @@ def _sharded(run, mesh):
             jax.shard_map(
                 run,
                 mesh=mesh,
-                in_specs=(P(),) * 5 + (P("hands"),) * 3,
+                in_specs=(P(),) * 6 + (P("hands"),) * 3,
                 out_specs=P("hands"),
                 check_vma=False,
             )
@@ -276,21 +299,26 @@ _OPTIMIZER_CACHE: dict = {}
 
 
 def _optimizer(hand, fingers, config: SynthesisConfig, tabletop: bool = False):
-    """A jitted function (target, part_index, length, table_height, steps, pos0, quat0,
-    q0) -> (pos, quat, q, energy, terms) for a batch (`table_height` is used in tabletop
-    mode). The step count is traced, so runs of any length share one compilation."""
+    """A jitted function (target, part_index, length, table_height, steps, weights, pos0,
+    quat0, q0) -> (pos, quat, q, energy, terms) for a batch; the leading arguments come
+    from `optimizer_arguments` (`table_height` is used in tabletop mode). The step count
+    and the weights (a dict over `TRACED_WEIGHTS`) are traced, so runs of any length or
+    weighting share one compilation."""
     # Keyed by identity; the entry keeps the hand alive, so its id is never reused for
-    # another hand while the entry exists. Neither the step count nor the batch split
-    # changes the program.
+    # another hand while the entry exists. Neither the step count, the batch split nor
+    # the weights change the program.
     key = (id(hand), fingers, _compiled_part(config), tabletop)
     if key in _OPTIMIZER_CACHE:
         return _OPTIMIZER_CACHE[key][1]
     lo, hi = (jnp.asarray(x, jnp.float32) for x in np.asarray(hand.q_range).T)
-    weights = dataclasses.replace(config.weights, table=config.table_weight if tabletop else 0.0)
+    # The table weight stays a constant: outside tabletop mode it is 0 and the table
+    # term is not computed at all.
+    table_weight = config.table_weight if tabletop else 0.0
 
-    def energy_and_grad(target, part_index, length, table_height, samples, pos, quat, q):
+    def energy_and_grad(target, part_index, length, table_height, weights, samples, pos, quat, q):
         # The table height is traced, so every object shares one compilation.
         params = dataclasses.replace(config.params, table_height=table_height)
+        weights = EnergyWeights(**weights, table=table_weight)
         return batched_energy_and_grad(
             weights,
             hand,
@@ -322,12 +350,14 @@ def _optimizer(hand, fingers, config: SynthesisConfig, tabletop: bool = False):
             {"pos": "pos", "quat": "quat", "q": "q"},
         )
 
-    def run(target, part_index, length, table_height, steps, pos0, quat0, q0):
+    def run(target, part_index, length, table_height, steps, weights, pos0, quat0, q0):
         samples = target_samples(target, config.params)  # once, not per step
         tx = optimizer(steps)
 
         def energy_and_grad_of(pos, quat, q):
-            return energy_and_grad(target, part_index, length, table_height, samples, pos, quat, q)
+            return energy_and_grad(
+                target, part_index, length, table_height, weights, samples, pos, quat, q
+            )
 
         params = {"pos": pos0, "quat": quat0, "q": q0}
         state = tx.init(params)
@@ -364,8 +394,9 @@ def _optimizer(hand, fingers, config: SynthesisConfig, tabletop: bool = False):
 
 
 def _compiled_part(config: SynthesisConfig) -> SynthesisConfig:
-    """The settings the compiled optimizer depends on (not `steps`, not `device_batch`)."""
-    return dataclasses.replace(config, steps=0, device_batch=0)
+    """The settings the compiled optimizer depends on (not `steps`, `device_batch` or the
+    traced weights)."""
+    return dataclasses.replace(config, steps=0, device_batch=0, weights=EnergyWeights())
 
 
 def _check_inputs(hand, obj, part, mode, num, config):

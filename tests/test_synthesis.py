@@ -50,19 +50,36 @@ def test_synthesis_is_deterministic_and_moves_the_hands(shadow, knife):
     assert np.median(longer.energy) < np.median(a.energy)  # the optimizer descends
 
 
-def test_objects_of_different_grid_shapes_and_step_counts_share_one_compilation(shadow, knife):
+def test_objects_step_counts_weights_and_splits_share_one_compilation(shadow, knife):
     from jaxgrasp.synthesis import MODES, _optimizer
 
     bottle = objects.make_object("bottle", 0)
     assert bottle.grid.shape != knife.grid.shape  # the grids themselves differ
     run = _optimizer(shadow, MODES["wrap"], TINY)
-    synthesize(shadow, knife, "handle", num=6, seed=0, config=TINY)
+    six = dataclasses.replace(TINY, device_batch=6)
+    a = synthesize(shadow, knife, "handle", num=6, seed=0, config=six)
     compiled = run._cache_size()  # (other tests may have compiled other batch sizes)
-    synthesize(shadow, bottle, "body", num=6, seed=0, config=TINY)
-    longer = dataclasses.replace(TINY, steps=7, device_batch=16)
+    synthesize(shadow, bottle, "body", num=6, seed=0, config=six)
+    longer = dataclasses.replace(six, steps=7, weights=EnergyWeights(fc=10.0, bar=1.0))
     assert _optimizer(shadow, MODES["wrap"], longer) is run
-    synthesize(shadow, bottle, "body", num=6, seed=0, config=longer)
+    b = synthesize(shadow, knife, "handle", num=6, seed=0, config=longer)
+    assert not np.allclose(a.q_grasp, b.q_grasp)  # the traced steps and weights did act
+    # 11 hands at most 6 per call: two pieces of 6 (the second padded), not 6 + 5.
+    synthesize(shadow, bottle, "body", num=11, seed=0, config=six)
     assert run._cache_size() == compiled
+
+
+def test_batch_pieces_are_balanced():
+    from jaxgrasp.synthesis import _pieces
+
+    assert _pieces(1500, 1024) == [(0, 750, 750), (750, 1500, 750)]
+    assert _pieces(11, 6) == [(0, 6, 6), (6, 11, 6)]
+    assert _pieces(4, 8) == [(0, 4, 4)]
+    for num, most in [(1, 1), (7, 3), (1000, 999), (4096, 1024)]:
+        pieces = _pieces(num, most)
+        assert pieces[0][0] == 0 and pieces[-1][1] == num
+        assert all(p[1] == q[0] for p, q in zip(pieces, pieces[1:], strict=False))
+        assert all(stop - start <= size <= most for start, stop, size in pieces)
 
 
 def test_sharded_run_matches_one_device(shadow, knife, tmp_path):
