@@ -226,6 +226,19 @@ def test_target_part_gap_is_the_nearest_part_sample_and_finite(mug):
     for target in (handle, -1):  # whole object: 0, and no NaN anywhere
         g = jax.grad(lambda y, t=target: jnp.sum(target_part_gap(mug, t, y)))(jnp.asarray(x))
         assert np.all(np.isfinite(np.asarray(g)))
+    # The gradient is autodiff's of the dense nearest-sample distance.
+    on_part = jnp.asarray(pts[part == handle])
+
+    def dense(y):
+        d2 = jnp.min(jnp.sum((y[:, None] - on_part[None]) ** 2, axis=-1), axis=1)
+        return jnp.sum(jnp.sqrt(d2 + 1e-12))
+
+    y = jnp.asarray(x[1:], jnp.float32)
+    np.testing.assert_allclose(
+        np.asarray(jax.grad(lambda z: jnp.sum(target_part_gap(mug, handle, z)))(y)),
+        np.asarray(jax.grad(dense)(y)),
+        atol=1e-5,
+    )
     assert np.all(np.asarray(target_part_gap(mug, -1, jnp.asarray(x))) == 0.0)
 
 
