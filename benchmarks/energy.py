@@ -31,6 +31,7 @@ from energies import (  # noqa: E402
     EnergyWeights,
     batched_energy_and_grad,
     dfc_energy,
+    distance_energy,
     hand_in_object_energy,
     inward_normals,
     length_scale,
@@ -38,6 +39,7 @@ from energies import (  # noqa: E402
     object_in_hand_energy,
     part_barrier_energy,
     self_penetration_energy,
+    target_part_gap,
     target_samples,
 )
 from energies.hand_state import hand_state  # noqa: E402
@@ -103,9 +105,13 @@ def main() -> None:
             st = hand_state(hand, p, r, q)
             if name == "fk+points":
                 return jnp.sum(st.surface_points) + jnp.sum(st.contact_points)
-            _, g = obj.sdf(st.contact_points)
+            d, g = obj.sdf(st.contact_points)
             c = inward_normals(g)
             return {
+                "dis+part_gap": lambda: (
+                    distance_energy(d, palm, params.w_palm, params.d0)
+                    + jnp.sum(target_part_gap(obj, part, st.contact_points))
+                ),
                 "pen_hand_in_object": lambda: hand_in_object_energy(
                     sdf_first_order(obj, st.surface_points)
                 ),
@@ -129,6 +135,7 @@ def main() -> None:
     b = args.breakdown_batch
     for name in (
         "fk+points",
+        "dis+part_gap",
         "pen_hand_in_object",
         "pen_object_in_hand",
         "spen",
