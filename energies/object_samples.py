@@ -43,24 +43,25 @@ def target_part_gap(
     target: GraspTarget, target_part: Int[Array, ""] | int, points: Float[Array, "n 3"]
 ) -> Float[Array, " n"]:
     """Distance from each point to the nearest surface sample of the target part (0 for
-    a whole-object target). Shape: (n,).
+    a whole-object target, or a part without samples). Shape: (n,).
 
     The nearest sample is found without differentiating through the (n, m) distance
     table (`_nearest_part_sample`); the distance is then differentiated exactly
     (d/dx |x - p*| = (x - p*) / |x - p*|), as autodiff of the min would: through the
-    table, this term cost more than half of the whole energy + gradient.
+    table, this term cost about a third of the whole energy + gradient.
     """
     pts = jnp.asarray(target.points)
-    nearest = _nearest_part_sample(pts, jnp.asarray(target.point_part) == target_part, points)
+    in_part = jnp.asarray(target.point_part) == target_part
+    nearest = _nearest_part_sample(pts, in_part, points)
     gap = jnp.sqrt(jnp.sum((points - nearest) ** 2, axis=-1) + 1e-12)
-    return jnp.where(jnp.asarray(target_part) >= 0, gap, 0.0)
+    return jnp.where((jnp.asarray(target_part) >= 0) & jnp.any(in_part), gap, 0.0)
 
 
 def _nearest_part_sample(pts, in_part, points):
-    # |x - p|^2 = |x|^2 - 2 x.p + |p|^2 as one (n, 3) x (3, m) product; only the argmin
-    # is used, the distance itself is recomputed exactly from the chosen sample.
-    # The sample is picked by a one-hot product, not argmin + gather: XLA's CPU argmin
-    # (a variadic reduction) ran several times slower than a min and a matmul. Exact ties
+    # |x - p|^2 = |x|^2 - 2 x.p + |p|^2 as one (n, 3) x (3, m) product; it only picks
+    # the sample, the distance itself is recomputed exactly from the chosen one. The
+    # sample is picked by a one-hot product, not argmin + gather: XLA's CPU argmin (a
+    # variadic reduction) ran several times slower than a min and a matmul. Exact ties
     # average their samples.
     x = jax.lax.stop_gradient(points)
     d2 = jnp.sum(pts * pts, axis=-1)[None] - 2.0 * x @ pts.T

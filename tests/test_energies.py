@@ -240,6 +240,10 @@ def test_target_part_gap_is_the_nearest_part_sample_and_finite(mug):
         atol=1e-5,
     )
     assert np.all(np.asarray(target_part_gap(mug, -1, jnp.asarray(x))) == 0.0)
+    # A part with no samples pulls nowhere (0, finite gradient), as the whole object.
+    assert np.all(np.asarray(target_part_gap(mug, 99, jnp.asarray(x))) == 0.0)
+    g = jax.grad(lambda y: jnp.sum(target_part_gap(mug, 99, y)))(jnp.asarray(x))
+    assert np.all(np.asarray(g) == 0.0)
 
 
 def test_pinch_uses_fewer_contacts(shadow, mug):

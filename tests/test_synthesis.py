@@ -60,10 +60,13 @@ def test_objects_step_counts_weights_and_splits_share_one_compilation(shadow, kn
     a = synthesize(shadow, knife, "handle", num=6, seed=0, config=six)
     compiled = run._cache_size()  # (other tests may have compiled other batch sizes)
     synthesize(shadow, bottle, "body", num=6, seed=0, config=six)
-    longer = dataclasses.replace(six, steps=7, weights=EnergyWeights(fc=10.0, bar=1.0))
+    heavier = dataclasses.replace(six, weights=EnergyWeights(fc=10.0, bar=1.0))
+    assert _optimizer(shadow, MODES["wrap"], heavier) is run
+    b = synthesize(shadow, knife, "handle", num=6, seed=0, config=heavier)
+    assert not np.allclose(a.q_grasp, b.q_grasp)  # the traced weights did act
+    longer = dataclasses.replace(six, steps=7)
     assert _optimizer(shadow, MODES["wrap"], longer) is run
-    b = synthesize(shadow, knife, "handle", num=6, seed=0, config=longer)
-    assert not np.allclose(a.q_grasp, b.q_grasp)  # the traced steps and weights did act
+    synthesize(shadow, bottle, "body", num=6, seed=0, config=longer)
     # 11 hands at most 6 per call: two pieces of 6 (the second padded), not 6 + 5.
     synthesize(shadow, bottle, "body", num=11, seed=0, config=six)
     assert run._cache_size() == compiled
