@@ -243,13 +243,25 @@ def batched_energy_and_grad(
     return map_in_chunks(vg, (root_pos, root_quat, q), chunk)
 
 
+def balanced_pieces(num: int, most: int) -> list[tuple[int, int, int]]:
+    """(start, stop, size) of the fewest equal pieces of at most `most` rows that cover
+    `num` rows; each piece is run padded to `size` rows (fewer than one padded row per
+    piece), so one compiled shape serves them all where a shorter last piece would
+    compile again. [] for num 0."""
+    if num <= 0:
+        return []
+    count = -(-num // most)
+    size = -(-num // count)
+    return [(start, min(num, start + size), size) for start in range(0, num, size)]
+
+
 def map_in_chunks(fn, args: tuple, chunk: int):
     """`jax.vmap(fn)(*args)` over the leading axis, `chunk` rows at a time (`lax.map`
-    over the chunks). The chunks are balanced (fewer than one padded row per chunk);
-    `lax.map`'s own `batch_size` would compile `fn` a second time for a remainder."""
+    over the chunks). The chunks are balanced (`balanced_pieces`); `lax.map`'s own
+    `batch_size` would compile `fn` a second time for a remainder."""
     batch = args[0].shape[0]
-    n_chunks = -(-batch // chunk)
-    chunk = -(-batch // n_chunks)
+    pieces = balanced_pieces(batch, chunk)
+    n_chunks, chunk = len(pieces), pieces[0][2]
     pad = n_chunks * chunk - batch
 
     def padded(x):

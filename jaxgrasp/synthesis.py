@@ -35,6 +35,7 @@ from jax.sharding import PartitionSpec as P
 from energies import (
     EnergyParams,
     EnergyWeights,
+    balanced_pieces,
     batched_energy_and_grad,
     length_scale,
     target_samples,
@@ -142,7 +143,7 @@ def synthesize(
     run = _optimizer(hand, fingers, config, tabletop)
     shared = optimizer_arguments(obj, part_index, config, table)
     outs = []
-    for start, stop, size in _pieces(num, config.device_batch * len(devices)):
+    for start, stop, size in balanced_pieces(num, config.device_batch * len(devices)):
         args = [x[start:stop] for x in (pos0, quat0, q0)]
         outs.append(_run_sharded(run, devices, shared, args, size))
         if progress is not None:
@@ -205,15 +206,6 @@ def optimizer_arguments(obj, part_index: int | None, config: SynthesisConfig, ta
         jnp.int32(config.steps),
         weights,
     )
-
-
-def _pieces(num: int, most: int) -> list[tuple[int, int, int]]:
-    """(start, stop, size) of equal pieces of at most `most` hands covering `num`; every
-    piece is run padded to `size`, so one program serves all (a shorter last piece
-    would compile the optimizer again)."""
-    count = -(-num // most)
-    size = -(-num // count)
-    return [(a, min(num, a + size), size) for a in range(0, num, size)]
 
 
 def _run_sharded(run, devices, shared, args, size: int | None = None):

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from energies import balanced_pieces
 from kinematics import HandModel
 from sim._mjx_newton import elliptic_newton
 from sim.disturbance import (
@@ -65,11 +66,9 @@ def disturbance_test_mjx(
     run = _compiled_runner(scene, vectorize)
     # Balanced chunks, the last padded with copies of the final grasp: one compiled
     # shape per call (a shorter last chunk would compile the program again).
-    n_chunks = max(1, -(-grasps.count // chunk))
-    size = -(-grasps.count // n_chunks)
     closed, final = [], []
-    for start in range(0, grasps.count, size):
-        n = min(size, grasps.count - start)  # real grasps in this chunk
+    for start, stop, size in balanced_pieces(grasps.count, chunk):
+        n = stop - start  # real grasps in this chunk
         part = grasps.take(np.minimum(np.arange(start, start + size), grasps.count - 1))
         inputs = _inputs(scene, hand, part)  # numpy, built outside the x64 context
         with _precision(scene):

@@ -73,13 +73,14 @@ def test_objects_step_counts_weights_and_splits_share_one_compilation(shadow, kn
 
 
 def test_batch_pieces_are_balanced():
-    from jaxgrasp.synthesis import _pieces
+    from energies import balanced_pieces
 
-    assert _pieces(1500, 1024) == [(0, 750, 750), (750, 1500, 750)]
-    assert _pieces(11, 6) == [(0, 6, 6), (6, 11, 6)]
-    assert _pieces(4, 8) == [(0, 4, 4)]
+    assert balanced_pieces(0, 8) == []
+    assert balanced_pieces(1500, 1024) == [(0, 750, 750), (750, 1500, 750)]
+    assert balanced_pieces(11, 6) == [(0, 6, 6), (6, 11, 6)]
+    assert balanced_pieces(4, 8) == [(0, 4, 4)]
     for num, most in [(1, 1), (7, 3), (1000, 999), (4096, 1024)]:
-        pieces = _pieces(num, most)
+        pieces = balanced_pieces(num, most)
         assert pieces[0][0] == 0 and pieces[-1][1] == num
         assert all(p[1] == q[0] for p, q in zip(pieces, pieces[1:], strict=False))
         assert all(stop - start <= size <= most for start, stop, size in pieces)
