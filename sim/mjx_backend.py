@@ -75,7 +75,11 @@ def disturbance_test_mjx(
             c, f = jax.device_get(run(*inputs))
         closed.append(np.asarray(c)[:n])
         final.append(np.asarray(f)[: 6 * n])
-    return disturbance_result(scene, np.concatenate(closed), np.concatenate(final))
+    # An empty batch runs no chunk and gives empty results, as the MuJoCo C backend.
+    empty = np.zeros((0, scene.model.nq))
+    return disturbance_result(
+        scene, np.concatenate([empty, *closed]), np.concatenate([empty, *final])
+    )
 
 
 def disturbance_result(

@@ -79,6 +79,18 @@ def test_disturbance_is_deterministic_and_threads_agree(shadow, scene):
     np.testing.assert_array_equal(one.success, two.success)
 
 
+def test_empty_batch_gives_empty_results_on_both_backends(shadow, scene):
+    from sim.mjx_backend import disturbance_test_mjx
+
+    none = _grasps(shadow, np.zeros((0, 3)))
+    for result in (
+        disturbance_test_mujoco(scene, shadow, none),
+        disturbance_test_mjx(scene, shadow, none),
+    ):
+        assert result.success.shape == (0,) and result.translation.shape == (0, 6)
+        assert result.rotation_deg.shape == (0, 6)
+
+
 def test_caption_format():
     assert (
         caption("mug", "handle", ["thumb", "index", "middle"])
