@@ -261,6 +261,8 @@ def map_in_chunks(fn, args: tuple, chunk: int):
     `batch_size` would compile `fn` a second time for a remainder."""
     batch = args[0].shape[0]
     pieces = balanced_pieces(batch, chunk)
+    if not pieces:  # no rows: vmap gives the empty outputs directly
+        return jax.vmap(fn)(*args)
     n_chunks, chunk = len(pieces), pieces[0][2]
     pad = n_chunks * chunk - batch
 

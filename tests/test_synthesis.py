@@ -10,6 +10,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -84,6 +86,21 @@ def test_batch_pieces_are_balanced():
         assert pieces[0][0] == 0 and pieces[-1][1] == num
         assert all(p[1] == q[0] for p, q in zip(pieces, pieces[1:], strict=False))
         assert all(stop - start <= size <= most for start, stop, size in pieces)
+
+
+def test_map_in_chunks_equals_vmap_for_any_batch():
+    from energies.total import map_in_chunks
+
+    def fn(x, y):
+        return {"sum": jnp.sum(x) + y, "twice": 2.0 * x}
+
+    for batch in (0, 1, 4, 5):
+        x = jnp.arange(batch * 3, dtype=jnp.float32).reshape(batch, 3)
+        y = jnp.arange(batch, dtype=jnp.float32)
+        got, want = map_in_chunks(fn, (x, y), 2), jax.vmap(fn)(x, y)
+        for k in want:
+            assert got[k].shape == want[k].shape
+            np.testing.assert_array_equal(np.asarray(got[k]), np.asarray(want[k]))
 
 
 def test_sharded_run_matches_one_device(shadow, knife, tmp_path):
