@@ -48,8 +48,9 @@ class EnergyParams:
     """Constants of the energy terms.
 
     Fields:
-        d0: palm stand-off distance of E_dis (m), DexVLG: 1 cm.
-        w_palm: palm weight inside E_dis.
+        d0: palm stand-off distance of E_dis (m), DexVLG: 1 cm (synthesis uses 0, see
+            `jaxgrasp.SynthesisConfig`).
+        w_palm: palm weight inside E_dis (synthesis uses 3).
         barrier_d_hat: IPC barrier activation distance (m).
         tau_fc, tau_f: LP-DFC switch thresholds (eq. 11): use the LP forces when the
             best net wrench P < tau_fc and every contact force >= tau_f (max force = 1).

@@ -83,7 +83,12 @@ class SynthesisConfig:
     # Force closure weighted up from DexVLG's 1: on the procedural library (64 Wrap
     # grasps per part, 800 steps) fc = 3 held the disturbance test at least as often.
     weights: EnergyWeights = EnergyWeights(fc=3.0)
-    params: EnergyParams = EnergyParams()
+    # The palm pulled onto the surface (d0 = 0, weight 3) instead of DexVLG's 1 cm
+    # stand-off (d0 = 0.01, weight 1): a Wrap whose palm touches the object holds the
+    # disturbance test far more often (70 % of grasps with all six candidates within 3 mm
+    # held vs 31 % with five); on eight Wrap targets (48 grasps each, 800 steps) the
+    # valid fraction went .35 -> .46 (weight 1: .40, 5: .39, 10: .36; d0 = 3 mm: .45).
+    params: EnergyParams = EnergyParams(d0=0.0, w_palm=3.0)
     init: InitConfig = InitConfig()
     energy_chunk: int = 32
     device_batch: int = 1024

@@ -23,7 +23,7 @@ from jaxgrasp.initialization import InitConfig, initial_poses
 from jaxgrasp.object_model import ObjectError
 from jaxgrasp.pipeline import SUMMARY_KEYS, run_synthesis
 from jaxgrasp.synthesis import SynthesisConfig, SynthesisError, resting_height, synthesize
-from sim import GraspPoses, build_scene, validate
+from sim import GraspPoses, build_scene, check_grasps, validate
 
 # Tiny runs: the point is the plumbing, not grasp quality (see benchmarks/synthesis.py).
 TINY = SynthesisConfig(steps=4, energy_chunk=4, device_batch=8)
@@ -254,3 +254,28 @@ def test_part_grasp_points_keep_away_from_the_other_parts(knife):
     quarter = np.quantile(to_others.query(np.asarray(knife.points)[allowed])[0], 0.75)
     points, *_ = _part_frames(knife, handle, 256, np.random.default_rng(0), 1.0)
     assert to_others.query(points)[0].min() >= quarter - 1e-9
+
+
+def test_default_synthesis_puts_the_palm_on_the_surface(shadow):
+    """Wrap grasps whose palm touches the object hold the disturbance test far more often
+    (README, "Palm on the surface"), so synthesis pulls the palm onto the surface; with
+    DexVLG's 1 cm stand-off it stays off more often. Measured exactly (mesh distance of
+    the palm link) on the drill's body, 8 grasps at the default 800 steps: 7 palms within
+    3 mm against 4 when this was written."""
+    drill = objects.make_object("drill", 0)
+    scene = build_scene(shadow, drill)
+    palm = np.asarray(shadow.contacts.body)[list(shadow.contacts.finger).index("palm")]
+    part = drill.part_index("body")
+
+    def palms_touching(config):
+        gs = synthesize(shadow, drill, "body", num=8, seed=0, config=config)
+        checks = check_grasps(scene, shadow, drill, gs.poses(), part)
+        return int((checks.link_distance[:, palm] <= 0.003).sum())
+
+    default = SynthesisConfig()
+    stand_off = dataclasses.replace(
+        default, params=dataclasses.replace(default.params, d0=0.01, w_palm=1.0)
+    )
+    touching, touching_off = palms_touching(default), palms_touching(stand_off)
+    assert touching >= 6, touching
+    assert touching_off <= touching - 2, (touching_off, touching)
