@@ -31,7 +31,11 @@ TERMS = ("fc", "bar", "dis", "pen", "spen", "limit", "dir", "table")
 
 @dataclasses.dataclass(frozen=True)
 class EnergyWeights:
-    """Weights of the energy terms (E = sum_k w_k E_k). `table` is used in tabletop mode."""
+    """Weights of the energy terms (E = sum_k w_k E_k). `table` is used in tabletop mode.
+
+    DexVLG's weights; synthesis raises `fc` to 3 and `pen` to 300 (see
+    `jaxgrasp.SynthesisConfig`).
+    """
 
     fc: float = 1.0
     bar: float = 10000.0
