@@ -3,17 +3,20 @@ App. A.4). Distances in metres; every value and gradient stays finite."""
 
 from __future__ import annotations
 
-from functools import cache
-
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float
 
-from energies._penetration import capsule_penetration, frame_penetration
+from energies._penetration import (
+    box_penetration,
+    capsule_penetration,
+    frame_penetration,
+    sphere_overlap,
+)
 from energies._safe import safe_normalize
 from kinematics import HandModel, LinkPoses, points_to_world
 from kinematics._rotations import matmul3, matvec3
-from kinematics.geometry import CAPSULE
+from kinematics.geometry import BOX, CAPSULE
 
 # The barrier's distance floor: b(d) is evaluated at max(d, BARRIER_MIN_DISTANCE) so it is
 # huge but finite, with a finite (large) gradient, when a fingertip touches a point.
@@ -60,8 +63,9 @@ def object_in_hand_energy(
     Sum over primitives and points of the penetration depth (a point inside two
     overlapping primitives counts twice; zero exactly when nothing penetrates). Summing
     per primitive instead of taking the nearest primitive first avoids a (k, m) stack and
-    min; capsules are measured against their world-frame segments; the gradient is formed
-    in the forward pass (`energies._penetration`): this term dominated the energy's cost.
+    min; capsules are measured against their world-frame segments, boxes by their nearest
+    face; the gradient is formed in the forward pass (`energies._penetration`): this term
+    dominated the energy's cost.
     """
     kinds = np.asarray(hand.primitives.kind)
     total = jnp.zeros(())
@@ -70,6 +74,8 @@ def object_in_hand_energy(
         axes, centre, size = _primitive_frames(hand, poses, sel)
         if kind == CAPSULE:
             total = total + capsule_penetration(centre, axes[:, :, 2], size, object_points)
+        elif kind == BOX:
+            total = total + box_penetration(centre, axes, size, object_points)
         else:
             total = total + frame_penetration(int(kind))(centre, axes, size, object_points)
     return total
@@ -88,24 +94,15 @@ def _primitive_frames(hand: HandModel, poses: LinkPoses, sel: np.ndarray):
 def self_penetration_energy(hand: HandModel, poses: LinkPoses) -> Float[Array, ""]:
     """Overlap of self-collision spheres on non-adjacent links: sum of overlaps.
 
-    All sphere pairs are evaluated densely (coordinates as separate arrays) and masked.
+    All sphere pairs are evaluated densely and masked, with the gradient formed in the
+    forward pass (`energies._penetration.sphere_overlap`; autodiff of the dense table
+    kept several (n, n) intermediates for the backward pass).
     """
     s = hand.spheres
     if not s.pair_i:
         return jnp.zeros(())
     c = points_to_world(poses, s.body, jnp.asarray(s.centers))
-    radii = jnp.asarray(s.radii)
-    mask = _pair_mask(s.pair_i, s.pair_j, len(s.body))
-    dx, dy, dz = (c[:, j : j + 1] - c[None, :, j] for j in range(3))
-    gap = jnp.sqrt(dx * dx + dy * dy + dz * dz + 1e-12) - radii[:, None] - radii[None, :]
-    return jnp.sum(jnp.where(mask, jnp.maximum(-gap, 0.0), 0.0))
-
-
-@cache
-def _pair_mask(pair_i: tuple[int, ...], pair_j: tuple[int, ...], n: int) -> np.ndarray:
-    mask = np.zeros((n, n), dtype=bool)
-    mask[np.asarray(pair_i), np.asarray(pair_j)] = True
-    return mask
+    return sphere_overlap(s.pair_i, s.pair_j, len(s.body))(c, jnp.asarray(s.radii))
 
 
 def joint_limit_energy(hand: HandModel, q: Float[Array, " n_q"]) -> Float[Array, ""]:

@@ -23,14 +23,16 @@ from energies import (
     object_samples,
     part_barrier_energy,
     q1_metric,
+    self_penetration_energy,
     target_part_gap,
     total_energy,
 )
+from energies._penetration import box_penetration, capsule_penetration
 from energies.terms import _primitive_frames
 from energies.total import clearance_first_order, sdf_first_order
 from jaxgrasp import objects
-from kinematics import forward_kinematics
-from kinematics.geometry import primitive_sdf
+from kinematics import forward_kinematics, points_to_world
+from kinematics.geometry import BOX, CAPSULE, primitive_sdf
 
 N_LP_INSTANCES = 1000
 Q1_ABS_TOL = 0.012
@@ -286,52 +288,102 @@ def test_part_barrier_pushes_hand_points_off_the_other_parts(mug):
 
 
 def test_object_in_hand_gradient_matches_plain_autodiff(shadow, mug):
-    """The one-pass gradient (custom VJP) equals autodiff of the plain formula."""
+    """The one-pass gradient (custom VJP; capsules and boxes each have their own) equals
+    autodiff of the plain formula, for each primitive kind on its own."""
 
-    def plain(poses, pts, hand):
+    def plain(poses, pts, hand, kind):
         kinds = np.asarray(hand.primitives.kind)
-        total = 0.0
-        for kind in np.unique(kinds):
-            axes, c, size = _primitive_frames(hand, poses, np.flatnonzero(kinds == kind))
-            p = [pts[:, j][None, :] - c[:, j : j + 1] for j in range(3)]
-            local = [sum(axes[:, j, i : i + 1] * p[j] for j in range(3)) for i in range(3)]
-            total = total + jnp.sum(jnp.maximum(-primitive_sdf(int(kind), size, *local), 0.0))
-        return total
+        axes, c, size = _primitive_frames(hand, poses, np.flatnonzero(kinds == kind))
+        p = [pts[:, j][None, :] - c[:, j : j + 1] for j in range(3)]
+        local = [sum(axes[:, j, i : i + 1] * p[j] for j in range(3)) for i in range(3)]
+        return jnp.sum(jnp.maximum(-primitive_sdf(int(kind), size, *local), 0.0))
+
+    def one_pass(x, o, kind):  # the custom-VJP pass of one primitive kind
+        poses = forward_kinematics(hand64, x[:3], x[3:7], x[7:])
+        sel = np.flatnonzero(np.asarray(hand64.primitives.kind) == kind)
+        axes, c, size = _primitive_frames(hand64, poses, sel)
+        if kind == CAPSULE:
+            return capsule_penetration(c, axes[:, :, 2], size, o)
+        return box_penetration(c, axes, size, o)
 
     rng = np.random.default_rng(7)
     lo, hi = np.asarray(shadow.q_range).T
+    kinds = np.unique(np.asarray(shadow.primitives.kind))
+    assert set(kinds) == {CAPSULE, BOX}  # both custom passes are exercised
     with jax.enable_x64(True):
         hand64 = jax.tree_util.tree_map(_to64, shadow)
         pts = jnp.asarray(np.asarray(mug.points, np.float64))
+        xs = []
+        for _ in range(4):  # the hand's primitives centred on the mug, randomly turned
+            quat, q = rng.normal(size=4), rng.uniform(lo, hi)
+            poses = forward_kinematics(hand64, jnp.zeros(3), jnp.asarray(quat), jnp.asarray(q))
+            _, centres, _ = _primitive_frames(hand64, poses, np.arange(shadow.primitives.count))
+            root = np.asarray(mug.com) - np.asarray(centres).mean(0) + rng.normal(size=3) * 0.01
+            xs.append(jnp.asarray(np.concatenate([root, quat, q])))
+        total = jax.jit(
+            lambda x, o: object_in_hand_energy(
+                hand64, forward_kinematics(hand64, x[:3], x[3:7], x[7:]), o
+            )
+        )
+        for kind in kinds:
 
-        def energy(fn, x, pts):
-            return fn(forward_kinematics(hand64, x[:3], x[3:7], x[7:]), pts)
+            def reference(x, o, kind=kind):
+                return plain(forward_kinematics(hand64, x[:3], x[3:7], x[7:]), o, hand64, kind)
 
-        def one_pass(poses, o):
-            return object_in_hand_energy(hand64, poses, o)
+            # d/dpose and d/dsamples of both formulas, each compiled once.
+            fast = jax.jit(jax.value_and_grad(lambda x, o, k=kind: one_pass(x, o, k), (0, 1)))
+            slow = jax.jit(jax.value_and_grad(reference, argnums=(0, 1)))
+            hits = 0
+            for x in xs:
+                v, (g, gp) = fast(x, pts)
+                v_ref, (g_ref, gp_ref) = slow(x, pts)
+                hits += float(v_ref) > 0.0
+                np.testing.assert_allclose(float(v), float(v_ref), rtol=1e-12, atol=1e-15)
+                np.testing.assert_allclose(np.asarray(g), np.asarray(g_ref), atol=1e-9)
+                # ... and with respect to the object's samples.
+                np.testing.assert_allclose(np.asarray(gp), np.asarray(gp_ref), atol=1e-9)
+            assert hits >= 3, f"primitive kind {kind}: too few penetrating cases"
+        # The term is the sum of the kinds.
+        for x in xs:
+            parts = sum(float(one_pass(x, pts, k)) for k in kinds)
+            np.testing.assert_allclose(float(total(x, pts)), parts, rtol=1e-12)
 
-        def plain64(poses, o):
-            return plain(poses, o, hand64)
 
-        # d/dpose and d/dsamples of both formulas, each compiled once.
+def test_self_penetration_gradient_matches_plain_autodiff(shadow):
+    """The one-pass sphere-overlap gradient equals autodiff of the plain pairwise sum."""
+    s = shadow.spheres
+    mask = np.zeros((len(s.body),) * 2, dtype=bool)
+    mask[np.asarray(s.pair_i), np.asarray(s.pair_j)] = True
+
+    def plain(hand, poses):
+        c = points_to_world(poses, s.body, jnp.asarray(hand.spheres.centers))
+        r = jnp.asarray(hand.spheres.radii)
+        d = jnp.sqrt(jnp.sum((c[:, None] - c[None]) ** 2, -1) + 1e-12)
+        return jnp.sum(jnp.where(mask, jnp.maximum(r[:, None] + r[None] - d, 0.0), 0.0))
+
+    rng = np.random.default_rng(3)
+    lo, hi = np.asarray(shadow.q_range).T
+    with jax.enable_x64(True):
+        hand64 = jax.tree_util.tree_map(_to64, shadow)
         grads = {
-            fn: jax.jit(jax.value_and_grad(lambda x, o, fn=fn: energy(fn, x, o), argnums=(0, 1)))
-            for fn in (one_pass, plain64)
-        }
-        for _ in range(2):
-            quat = rng.normal(size=4)
-            x = jnp.asarray(
-                np.concatenate(
-                    [np.asarray(mug.com) + rng.normal(size=3) * 0.03, quat, rng.uniform(lo, hi)]
+            fn: jax.jit(
+                jax.value_and_grad(
+                    lambda x, fn=fn: fn(hand64, forward_kinematics(hand64, x[:3], x[3:7], x[7:]))
                 )
             )
-            v, (g, gp) = grads[one_pass](x, pts)
-            v_ref, (g_ref, gp_ref) = grads[plain64](x, pts)
-            assert float(v_ref) > 0.0  # the case is not vacuous
-            np.testing.assert_allclose(float(v), float(v_ref), rtol=1e-12)
-            np.testing.assert_allclose(np.asarray(g), np.asarray(g_ref), atol=1e-9)
-            # ... and with respect to the object's samples.
-            np.testing.assert_allclose(np.asarray(gp), np.asarray(gp_ref), atol=1e-9)
+            for fn in (plain, self_penetration_energy)
+        }
+        hits = 0
+        for _ in range(6):  # random joints: fingers often cross
+            x = jnp.asarray(
+                np.concatenate([rng.normal(size=3), rng.normal(size=4), rng.uniform(lo, hi)])
+            )
+            v, g = grads[self_penetration_energy](x)
+            v_ref, g_ref = grads[plain](x)
+            hits += float(v_ref) > 0.0
+            np.testing.assert_allclose(float(v), float(v_ref), atol=1e-8)
+            np.testing.assert_allclose(np.asarray(g), np.asarray(g_ref), atol=1e-7)
+        assert hits >= 3  # the cases are not vacuous
 
 
 def test_sdf_first_order_value_and_gradient(mug):

@@ -260,15 +260,17 @@ def test_default_synthesis_puts_the_palm_on_the_surface(shadow):
     """Wrap grasps whose palm touches the object hold the disturbance test far more often
     (README, "Palm on the surface"), so synthesis pulls the palm onto the surface; with
     DexVLG's 1 cm stand-off it stays off more often. Measured exactly (mesh distance of
-    the palm link) on the drill's body, 16 grasps at the default 800 steps: 12 palms
-    within 3 mm against 7 when this was written."""
+    the palm link) on the drill's body, 64 grasps at the default 800 steps: 52 palms
+    within 3 mm against 39 (seed 1: 55 vs 40). With 16 grasps the gap was within the
+    run-to-run spread (seed 1: 12 vs 12; a change of float rounding in the energy moved
+    seed 0 from 12 vs 7 to 10 vs 7)."""
     drill = objects.make_object("drill", 0)
     scene = build_scene(shadow, drill)
     palm = list(shadow.contacts.finger).index("palm")
     part = drill.part_index("body")
 
     def palms_touching(config):
-        gs = synthesize(shadow, drill, "body", num=16, seed=0, config=config)
+        gs = synthesize(shadow, drill, "body", num=64, seed=0, config=config)
         checks = check_grasps(scene, shadow, drill, gs.poses(), part)
         return int(checks.in_contact[:, palm].sum())  # within contact_distance, 3 mm
 
@@ -277,5 +279,5 @@ def test_default_synthesis_puts_the_palm_on_the_surface(shadow):
         default, params=dataclasses.replace(default.params, d0=0.01, w_palm=1.0)
     )
     touching, touching_off = palms_touching(default), palms_touching(stand_off)
-    assert touching >= 10, touching
-    assert touching_off <= touching - 4, (touching_off, touching)
+    assert touching >= 44, touching
+    assert touching_off <= touching - 8, (touching_off, touching)
