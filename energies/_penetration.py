@@ -5,8 +5,9 @@ The object term compares every object sample with every primitive: a (k, m) grid
 hand (the self term, every sphere with every sphere). Plain autodiff keeps several such
 intermediates for the backward pass and reads them back; here the forward pass reduces
 the analytic gradient straight to the primitives' frames (centre, axes), the spheres'
-centres and the samples, so the backward pass only scales them. The (k, m) products are
-matrix products wherever the formula allows (capsules, boxes, spheres).
+centres and the samples, so the backward pass only scales them. Capsules, boxes and the
+self-collision spheres form their (k, m) products as matrix products; any other
+primitive kind (sphere primitives) takes the generic `frame_penetration`.
 """
 
 from __future__ import annotations
