@@ -1,6 +1,6 @@
 """Total energy + gradient per hand: Shadow, a procedural mug (target: handle), Wrap.
 
-Run: python benchmarks/energy.py [--batches 256 1024 4096 16384] [--repeats 11] [--chunk 32]
+Run: python benchmarks/energy.py [--batches 256 1024 4096 16384] [--repeats 11] [--chunk 16]
 Writes benchmarks/results/energy.json: one record per B with `B`, `compile_s`
 (lower + compile), `us_per_hand` (median call / B, block_until_ready) and
 `us_per_hand_min` (fastest call / B), plus a per-term breakdown at --breakdown-batch
@@ -77,7 +77,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--batches", type=int, nargs="+", default=[256, 1024, 4096, 16384])
     ap.add_argument("--repeats", type=int, default=11)
-    ap.add_argument("--chunk", type=int, default=32)
+    ap.add_argument("--chunk", type=int, default=16)
     ap.add_argument("--breakdown-batch", type=int, default=1024)
     args = ap.parse_args()
 

@@ -135,17 +135,48 @@ def sphere_overlap(pair_i: tuple[int, ...], pair_j: tuple[int, ...], n: int):
         g_radii = jnp.sum(count, 1) + jnp.sum(count, 0)
         return value, (g_centres, g_radii)
 
-    overlap.defvjp(forward, _scaled_bwd)
+    overlap.defvjp(_keeping_inputs(forward), _scaled_bwd)
     return overlap
 
 
-def _scaled_bwd(grads, cotangent):
-    return tuple(cotangent * g for g in grads)
+def _keeping_inputs(forward):
+    """The custom VJP's forward rule: `forward`'s value, with its gradients and the
+    inputs (for their device-varying axes, see `_scaled_bwd`) as the residuals."""
+
+    def fwd(*args):
+        value, grads = forward(*args)
+        return value, (grads, args)
+
+    return fwd
+
+
+def _scaled_bwd(residuals, cotangent):
+    grads, args = residuals
+    return tuple(_varying_like(cotangent * g, x) for g, x in zip(grads, args, strict=True))
+
+
+def _varying_like(cotangent, primal):
+    """`cotangent` with the device-varying mesh axes of `primal` (inside `shard_map`; a
+    no-op elsewhere): an input replicated over devices (the object samples, the
+    primitives' sizes) gets the sum of its per-device cotangents, as autodiff would
+    give it. Without this `shard_map(check_vma=True)` rejects the backward pass."""
+    have, want = _varying_axes(cotangent), _varying_axes(primal)
+    if have - want:
+        cotangent = jax.lax.psum(cotangent, tuple(sorted(have - want)))
+    if want - have:
+        cotangent = jax.lax.pcast(cotangent, tuple(sorted(want - have)), to="varying")
+    return cotangent
+
+
+def _varying_axes(x) -> frozenset:
+    aval = jax.typeof(x)
+    manual = getattr(aval, "manual_axis_type", None)  # jax >= 0.8; `vma` before
+    return frozenset(manual.varying if manual is not None else getattr(aval, "vma", ()))
 
 
 # The forward pass returns the gradients as the residuals; the backward pass scales them.
-capsule_penetration.defvjp(_capsule_forward, _scaled_bwd)
-box_penetration.defvjp(_box_forward, _scaled_bwd)
+capsule_penetration.defvjp(_keeping_inputs(_capsule_forward), _scaled_bwd)
+box_penetration.defvjp(_keeping_inputs(_box_forward), _scaled_bwd)
 
 
 @cache
@@ -176,5 +207,5 @@ def frame_penetration(kind: int):
         value = jnp.sum(jnp.where(inside, -d, 0.0))
         return value, (g_centre, g_axes, g_size, g_points)
 
-    penetration.defvjp(forward, _scaled_bwd)
+    penetration.defvjp(_keeping_inputs(forward), _scaled_bwd)
     return penetration
