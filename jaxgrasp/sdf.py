@@ -302,18 +302,34 @@ def _narrow_band(exact, lo: np.ndarray, n_coarse: np.ndarray, spacing: float, ba
 def mesh_signed_distance(
     points: np.ndarray, vertices: np.ndarray, faces: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Exact signed distance to a triangle mesh (libigl AABB tree, fast winding-number
-    sign; + outside), with the nearest face and closest point.
-    Shape: (n,), (n,), (n, 3)."""
+    """Exact signed distance to a triangle mesh (+ outside), with the nearest face and
+    closest point. Shape: (n,), (n,), (n, 3).
+
+    The distance comes from libigl's AABB tree; the sign from the generalized winding
+    number w, inside where |w| > 1/2 (so open, self-overlapping and inside-out meshes
+    are signed robustly). Meshes of up to `EXACT_WINDING_MAX_FACES` faces take the
+    exact winding number, larger ones libigl's fast (hierarchical, approximate) one: on
+    50 000 points near the procedural objects (252-2124 faces) the exact one took
+    0.09-0.16 s against 0.21-0.23 s, on spheres of 5120 / 81 920 faces 0.23 / 0.98 s
+    against 0.07 / 0.10 s; the two signs agreed on every point. (libigl's own
+    `signed_distance` with the exact winding number mis-signs an inside-out mesh.)
+    """
     import igl  # lazily: only object preparation and the exact checks need libigl
 
-    s, face, closest = igl.signed_distance(
-        np.ascontiguousarray(points, dtype=np.float64),
-        np.ascontiguousarray(vertices, dtype=np.float64),
-        np.ascontiguousarray(faces, dtype=np.int64),
-        sign_type=igl.SIGNED_DISTANCE_TYPE_FAST_WINDING_NUMBER,
-    )[:3]
-    return np.asarray(s, dtype=np.float64), np.asarray(face), np.asarray(closest)
+    p = np.ascontiguousarray(points, dtype=np.float64)
+    v = np.ascontiguousarray(vertices, dtype=np.float64)
+    f = np.ascontiguousarray(faces, dtype=np.int64)
+    d2, face, closest = igl.point_mesh_squared_distance(p, v, f)
+    if len(f) <= EXACT_WINDING_MAX_FACES:
+        winding = igl.winding_number(v, f, p)
+    else:
+        winding = igl.fast_winding_number(v, f, p)
+    sign = np.where(np.abs(np.asarray(winding)) > 0.5, -1.0, 1.0)
+    return sign * np.sqrt(np.maximum(d2, 0.0)), np.asarray(face), np.asarray(closest)
+
+
+# Largest mesh (faces) whose signed distance takes the exact winding number.
+EXACT_WINDING_MAX_FACES = 3000
 
 
 def _upsample_trilinear(coarse: np.ndarray, factor: int) -> np.ndarray:
