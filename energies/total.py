@@ -224,8 +224,8 @@ def batched_energy_and_grad(
     `total_energy` is vmapped over `chunk` hands at a time and `lax.map`ped over the
     chunks: small chunks keep each chunk's intermediates in cache (on a 2-core CPU this is
     ~3x faster than one vmap over 4096 hands; see `map_in_chunks`). At B = 4096 on that
-    CPU, 8-16 hands per chunk cost ~65-70 us/hand, 32 ~80-89, 4 ~110 (interleaved
-    calls, fastest of 9). The object samples
+    CPU, 8-16 hands per chunk cost ~63-74 us/hand, 32 ~79-89 (interleaved calls,
+    fastest of 9), 4 ~110. The object samples
     are chosen once for the batch (unless given). Other keyword arguments go to
     `total_energy`. Returns ((E, terms), (g_pos, g_quat, g_q)) with leading axis B.
     """
