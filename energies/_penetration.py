@@ -22,7 +22,6 @@ from jaxtyping import Array, Float
 from kinematics.geometry import primitive_sdf
 
 
-@jax.custom_vjp
 def capsule_penetration(
     centre: Float[Array, "k 3"],
     axis: Float[Array, "k 3"],
@@ -31,7 +30,7 @@ def capsule_penetration(
 ) -> Float[Array, ""]:
     """Sum over capsules and samples of max(-d, 0), d the distance to the capsule
     (radius size[:, 0], half length size[:, 1] along the unit `axis`)."""
-    return _capsule_forward(centre, axis, size, points)[0]
+    return _capsule_pass(centre, axis, size, points)
 
 
 def _capsule_forward(centre, axis, size, points):
@@ -62,7 +61,6 @@ def _capsule_forward(centre, axis, size, points):
     return value, (g_centre, g_axis, g_size, g_points)
 
 
-@jax.custom_vjp
 def box_penetration(
     centre: Float[Array, "k 3"],
     axes: Float[Array, "k 3 3"],
@@ -71,7 +69,7 @@ def box_penetration(
 ) -> Float[Array, ""]:
     """Sum over boxes and samples of max(-d, 0), d the signed distance to the box (half
     extents `size`, axes as the columns of `axes`)."""
-    return _box_forward(centre, axes, size, points)[0]
+    return _box_pass(centre, axes, size, points)
 
 
 def _box_forward(centre, axes, size, points):
@@ -112,10 +110,6 @@ def sphere_overlap(pair_i: tuple[int, ...], pair_j: tuple[int, ...], n: int):
     mask = np.zeros((n, n), dtype=bool)
     mask[np.asarray(pair_i), np.asarray(pair_j)] = True
 
-    @jax.custom_vjp
-    def overlap(centres, radii):
-        return forward(centres, radii)[0]
-
     def forward(centres, radii):
         # |c_i - c_j|^2 from one matrix product (relative to the mean against float32
         # cancellation), as for capsules.
@@ -135,19 +129,25 @@ def sphere_overlap(pair_i: tuple[int, ...], pair_j: tuple[int, ...], n: int):
         g_radii = jnp.sum(count, 1) + jnp.sum(count, 0)
         return value, (g_centres, g_radii)
 
-    overlap.defvjp(_keeping_inputs(forward), _scaled_bwd)
-    return overlap
+    return _one_pass(forward)
 
 
-def _keeping_inputs(forward):
-    """The custom VJP's forward rule: `forward`'s value, with its gradients and the
-    inputs (for their device-varying axes, see `_scaled_bwd`) as the residuals."""
+def _one_pass(forward):
+    """The function `*args -> forward(*args)[0]` with a custom VJP: `forward` returns
+    (value, gradient per argument); the forward rule keeps the gradients and the
+    arguments (for their device-varying axes) as the residuals, `_scaled_bwd` scales
+    them by the cotangent."""
+
+    @jax.custom_vjp
+    def f(*args):
+        return forward(*args)[0]
 
     def fwd(*args):
         value, grads = forward(*args)
         return value, (grads, args)
 
-    return fwd
+    f.defvjp(fwd, _scaled_bwd)
+    return f
 
 
 def _scaled_bwd(residuals, cotangent):
@@ -174,9 +174,8 @@ def _varying_axes(x) -> frozenset:
     return frozenset(manual.varying if manual is not None else getattr(aval, "vma", ()))
 
 
-# The forward pass returns the gradients as the residuals; the backward pass scales them.
-capsule_penetration.defvjp(_keeping_inputs(_capsule_forward), _scaled_bwd)
-box_penetration.defvjp(_keeping_inputs(_box_forward), _scaled_bwd)
+_capsule_pass = _one_pass(_capsule_forward)
+_box_pass = _one_pass(_box_forward)
 
 
 @cache
@@ -184,10 +183,6 @@ def frame_penetration(kind: int):
     """`penetration(centre (k, 3), axes (k, 3, 3; columns), size (k, 3), points (m, 3))`:
     sum of max(-d, 0) over primitives of `kind` and samples, d the primitive's signed
     distance, with the same one-pass gradient."""
-
-    @jax.custom_vjp
-    def penetration(centre, axes, size, points):
-        return forward(centre, axes, size, points)[0]
 
     def forward(centre, axes, size, points):
         p = [points[:, j][None, :] - centre[:, j : j + 1] for j in range(3)]
@@ -207,5 +202,4 @@ def frame_penetration(kind: int):
         value = jnp.sum(jnp.where(inside, -d, 0.0))
         return value, (g_centre, g_axes, g_size, g_points)
 
-    penetration.defvjp(_keeping_inputs(forward), _scaled_bwd)
-    return penetration
+    return _one_pass(forward)
