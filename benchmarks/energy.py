@@ -44,8 +44,10 @@ from energies import (  # noqa: E402
 )
 from energies.hand_state import hand_state  # noqa: E402
 from energies.total import (  # noqa: E402
+    LP_CHUNK,
     barrier_points,
     clearance_first_order,
+    contact_lp_forces,
     map_in_chunks,
     sdf_first_order,
 )
@@ -115,7 +117,7 @@ def main() -> None:
     palm = np.array([f == "palm" for f in hand.contacts.finger], dtype=bool)
 
     def term(name):
-        def fn(p, r, q):
+        def fn(p, r, q, *lp):
             st = hand_state(hand, p, r, q)
             if name == "fk+points":
                 return jnp.sum(st.surface_points) + jnp.sum(st.contact_points)
@@ -138,15 +140,35 @@ def main() -> None:
                     params.barrier_d_hat,
                 ),
                 "fc_lp": lambda: lp_dfc_energy(
-                    st.contact_points, c, obj.com, length, params.tau_fc, params.tau_f
+                    st.contact_points,
+                    c,
+                    obj.com,
+                    length,
+                    params.tau_fc,
+                    params.tau_f,
+                    forces=lp,
                 )[0],
                 "fc_dfc": lambda: dfc_energy(st.contact_points, c, obj.com, length),
             }[name]()
 
         return fn
 
+    def lp_solve(p, r, q):
+        return contact_lp_forces(hand, obj, p, r, q, scale=length)
+
     breakdown = []
     b = args.breakdown_batch
+    # The LP-DFC inner solve alone (no gradient), as `batched_energy_and_grad` runs it.
+    comp, us, best = _time(
+        jax.jit(lambda p, r, q: map_in_chunks(lp_solve, (p, r, q), LP_CHUNK)),
+        _inputs(hand, obj, b),
+        b,
+        5,
+    )
+    breakdown.append(
+        dict(term="lp_inner_solve", B=b, compile_s=comp, us_per_hand=us, us_per_hand_min=best)
+    )
+    print(f"term {'lp_inner_solve':20s} B={b} {us:9.1f} us/hand (fastest {best:.1f})", flush=True)
     for name in (
         "fk+points",
         "dis+part_gap",
@@ -158,7 +180,14 @@ def main() -> None:
         "fc_dfc",
     ):
         vg = jax.value_and_grad(term(name), argnums=(0, 1, 2))
-        fn = jax.jit(lambda p, r, q, vg=vg: map_in_chunks(vg, (p, r, q), args.chunk))
+        if name == "fc_lp":  # as in the total: the inner solve first (`lp_inner_solve`)
+            fn = jax.jit(
+                lambda p, r, q, vg=vg: map_in_chunks(
+                    vg, (p, r, q, *map_in_chunks(lp_solve, (p, r, q), LP_CHUNK)), args.chunk
+                )
+            )
+        else:
+            fn = jax.jit(lambda p, r, q, vg=vg: map_in_chunks(vg, (p, r, q), args.chunk))
         comp, us, best = _time(fn, _inputs(hand, obj, b), b, 5)
         breakdown.append(dict(term=name, B=b, compile_s=comp, us_per_hand=us, us_per_hand_min=best))
         print(f"term {name:20s} B={b} {us:9.1f} us/hand (fastest {best:.1f})", flush=True)
@@ -177,8 +206,10 @@ def main() -> None:
             "target_us_per_hand_B4096": 70.0,
             "notes": "total: batched_energy_and_grad (vmap over chunks of --chunk hands, "
             "lax.map over chunks), value + gradient w.r.t. root pose and joints, "
-            "float32. breakdown: each term alone (with its FK), value + gradient, "
-            "chunked the same way. us_per_hand is the median call, us_per_hand_min the "
+            "float32; the LP-DFC inner solve runs first, LP_CHUNK hands at a time "
+            "(no gradient). breakdown: each term alone (with its FK), value + gradient, "
+            "chunked the same way; fc_lp includes the inner solve, lp_inner_solve is "
+            "that solve alone. us_per_hand is the median call, us_per_hand_min the "
             "fastest: on a shared 2-core VM whole stretches of calls can run up to 1.5x "
             "slower when the host takes a core away.",
             "environment": environment(),

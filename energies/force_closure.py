@@ -75,18 +75,23 @@ def lp_dfc_energy(
     tau_fc: float,
     tau_f: float,
     active: Bool[Array, " n"] | None = None,
+    forces: tuple[Float[Array, " n"], Float[Array, ""]] | None = None,
 ) -> tuple[Float[Array, ""], dict[str, Array]]:
     """LP-relaxed DFC with DexVLG's switch rule (eq. 11).
 
     E = |W f| if P < tau_fc and min_i f_i >= tau_f, else |W 1| (plain DFC); f comes from
     the inner solve under `stop_gradient`. `active` masks contacts out (their wrench is
-    zeroed). Returns (E, {"P", "f", "use_lp"}).
+    zeroed). `forces`: the inner solve's (f, P) for these contacts, computed beforehand
+    (`lp_contact_forces` of the same wrenches; a batch solves them all at once, see
+    `energies.batched_energy_and_grad`); solved here when None.
+    Returns (E, {"P", "f", "use_lp"}).
     """
     w = contact_wrenches(points, normals_in, center, length)
     if active is not None:
         w = jnp.where(active[None, :], w, 0.0)
-    f, p = lp_contact_forces(jax.lax.stop_gradient(w), active)
-    f = jax.lax.stop_gradient(f)
+    if forces is None:
+        forces = lp_contact_forces(jax.lax.stop_gradient(w), active)
+    f, p = (jax.lax.stop_gradient(x) for x in forces)
     f_min = jnp.min(f if active is None else jnp.where(active, f, 1.0))
     use_lp = (p < tau_fc) & (f_min >= tau_f)
     energy = jnp.where(use_lp, _norm(w @ f), _norm(jnp.sum(w, axis=1)))

@@ -9,7 +9,12 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
-from energies.force_closure import dfc_energy, lp_dfc_energy
+from energies.force_closure import (
+    contact_wrenches,
+    dfc_energy,
+    lp_contact_forces,
+    lp_dfc_energy,
+)
 from energies.hand_state import HandState, hand_state
 from energies.object_samples import ObjectSamples, object_samples, target_part_gap
 from energies.target import GraspTarget
@@ -27,6 +32,12 @@ from energies.terms import (
 from kinematics import HandModel
 
 TERMS = ("fc", "bar", "dis", "pen", "spen", "limit", "dir", "table")
+
+# Hands per piece of `batched_energy_and_grad`'s LP pre-pass. The inner solve is a rolled
+# loop of small elementwise steps: run per energy chunk (16 hands) its per-step overhead
+# cost ~8-10 us/hand at B = 4096 on a 2-core CPU; over 256 hands at a time the pre-pass,
+# FK included, costs ~5 (4096 at once: ~6, the arrays leave the cache).
+LP_CHUNK = 256
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,6 +139,32 @@ def target_samples(target: GraspTarget, params: EnergyParams) -> ObjectSamples:
     return object_samples(target, params.pen_object_points)
 
 
+def contact_lp_forces(
+    hand: HandModel,
+    target: GraspTarget,
+    root_pos: Float[Array, 3],
+    root_quat: Float[Array, 4],
+    q: Float[Array, " n_q"],
+    *,
+    fingers: tuple[str, ...] | None = None,
+    scale: float | None = None,
+) -> tuple[Float[Array, " n_contacts"], Float[Array, ""]]:
+    """The LP-DFC inner solve of one hand pose: (f, P) of `lp_contact_forces` for the
+    contact wrenches `total_energy` builds (same arguments). The energy holds f fixed
+    (`stop_gradient`), so a batch can solve every hand first and pass the result as
+    `total_energy(..., lp_forces=...)`. Shape: (n_contacts,), ()."""
+    contacts = _contacts(hand, fingers)
+    state = hand_state(hand, root_pos, root_quat, q, contacts)
+    length = length_scale(target) if scale is None else scale
+    _, contact_g = target.sdf(state.contact_points)
+    w = contact_wrenches(state.contact_points, inward_normals(contact_g), target.com, length)
+    return lp_contact_forces(jax.lax.stop_gradient(w))
+
+
+def _contacts(hand: HandModel, fingers: tuple[str, ...] | None):
+    return hand.contacts if fingers is None else hand.contacts.select(fingers)
+
+
 def total_energy(
     weights: EnergyWeights,
     hand: HandModel,
@@ -141,6 +178,7 @@ def total_energy(
     params: EnergyParams = EnergyParams(),
     scale: float | None = None,
     samples: ObjectSamples | None = None,
+    lp_forces: tuple[Float[Array, " n_contacts"], Float[Array, ""]] | None = None,
 ) -> tuple[Float[Array, ""], dict[str, Array]]:
     """Total energy of one hand pose and the unweighted value of every term.
 
@@ -156,11 +194,13 @@ def total_energy(
         scale: torque length scale (default: `length_scale(target)`, computed on host).
         samples: the object samples of the penetration term (default:
             `target_samples(target, params)`).
+        lp_forces: the LP-DFC inner solve for this pose, `contact_lp_forces` with the
+            same arguments (default: solved here). Used when `params.use_lp`.
 
     Returns:
         (E, {term: value}) with the terms of `TERMS`.
     """
-    contacts = hand.contacts if fingers is None else hand.contacts.select(fingers)
+    contacts = _contacts(hand, fingers)
     state = hand_state(hand, root_pos, root_quat, q, contacts)
     palm_mask = np.array([f == "palm" for f in contacts.finger], dtype=bool)  # static
     is_palm = jnp.asarray(palm_mask)
@@ -174,7 +214,13 @@ def total_energy(
 
     if params.use_lp:
         e_fc, _ = lp_dfc_energy(
-            state.contact_points, c_in, target.com, length, params.tau_fc, params.tau_f
+            state.contact_points,
+            c_in,
+            target.com,
+            length,
+            params.tau_fc,
+            params.tau_f,
+            forces=lp_forces,
         )
     else:
         e_fc = dfc_energy(state.contact_points, c_in, target.com, length)
@@ -225,14 +271,20 @@ def batched_energy_and_grad(
     chunks: small chunks keep each chunk's intermediates in cache (on a 2-core CPU this is
     ~3x faster than one vmap over 4096 hands; see `map_in_chunks`). At B = 4096 on that
     CPU, 8-16 hands per chunk cost ~63-74 us/hand, 32 ~79-89 (interleaved calls,
-    fastest of 9), 4 ~110. The object samples
-    are chosen once for the batch (unless given). Other keyword arguments go to
-    `total_energy`. Returns ((E, terms), (g_pos, g_quat, g_q)) with leading axis B.
+    fastest of 9), 4 ~110. With `params.use_lp` the LP-DFC inner solve runs first, for
+    `LP_CHUNK` hands at a time (`contact_lp_forces`; no gradient flows through it). The
+    object samples are chosen once for the batch (unless given). Other keyword
+    arguments go to `total_energy`. Returns ((E, terms), (g_pos, g_quat, g_q)) with
+    leading axis B.
     """
     if samples is None:
         samples = target_samples(target, params)
+    poses = (root_pos, root_quat, q)
+    fingers, scale = kwargs.get("fingers"), kwargs.get("scale")
+    if scale is None:  # once, on host, rather than in every hand's energy
+        kwargs["scale"] = scale = length_scale(target)
 
-    def one(p, r, qq):
+    def one(p, r, qq, *lp):
         return total_energy(
             weights,
             hand,
@@ -243,11 +295,19 @@ def batched_energy_and_grad(
             target_part=target_part,
             params=params,
             samples=samples,
+            lp_forces=lp or None,
             **kwargs,
         )
 
+    lp = ()
+    if params.use_lp:
+
+        def solve(p, r, qq):
+            return contact_lp_forces(hand, target, p, r, qq, fingers=fingers, scale=scale)
+
+        lp = map_in_chunks(solve, poses, LP_CHUNK)
     vg = jax.value_and_grad(one, argnums=(0, 1, 2), has_aux=True)
-    return map_in_chunks(vg, (root_pos, root_quat, q), chunk)
+    return map_in_chunks(vg, (*poses, *lp), chunk)
 
 
 def balanced_pieces(num: int, most: int) -> list[tuple[int, int, int]]:

@@ -402,6 +402,51 @@ def test_sdf_first_order_value_and_gradient(mug):
     np.testing.assert_allclose(np.asarray(g1), np.asarray(g), atol=1e-6)
 
 
+def test_batched_energy_solves_lp_first_and_matches_per_hand_energy(shadow, mug):
+    """`batched_energy_and_grad` runs the LP-DFC inner solve for the whole batch before
+    the chunked energy + gradient; the result equals each hand's own `total_energy`
+    (which solves in place). Thresholds that always take the LP forces keep the check
+    on the LP branch; Pinch checks the pre-pass uses the same contacts."""
+    fingers = ("thumb", "index", "middle", "palm")
+    from energies import EnergyParams, batched_energy_and_grad, target_samples
+
+    params = EnergyParams(tau_fc=1e3, tau_f=0.0)
+    w, part, length = EnergyWeights(), mug.part_index("handle"), length_scale(mug)
+    samples = target_samples(mug, params)
+    rng = np.random.default_rng(3)
+    x = np.stack(
+        [_pose(shadow, rng, np.asarray(mug.com) + rng.normal(size=3) * 0.03) for _ in range(10)]
+    )
+    p, r, q = (jnp.asarray(a, jnp.float32) for a in (x[:, :3], x[:, 3:7], x[:, 7:]))
+    kw = dict(fingers=fingers, target_part=part, params=params, scale=length, samples=samples)
+
+    (e, terms), grads = jax.jit(
+        lambda p, r, q: batched_energy_and_grad(w, shadow, mug, p, r, q, chunk=4, **kw)
+    )(p, r, q)
+
+    def one(a, b, c):
+        return total_energy(w, shadow, mug, a, b, c, **kw)
+
+    (e_ref, terms_ref), grads_ref = jax.jit(
+        jax.vmap(jax.value_and_grad(one, argnums=(0, 1, 2), has_aux=True))
+    )(p, r, q)
+    assert np.all(np.asarray(terms["fc"]) > 0)
+    np.testing.assert_allclose(np.asarray(terms["fc"]), np.asarray(terms_ref["fc"]), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(e), np.asarray(e_ref), rtol=1e-5)
+    for g, g_ref in zip(grads, grads_ref, strict=True):
+        scale = max(float(jnp.max(jnp.abs(g_ref))), 1.0)
+        np.testing.assert_allclose(np.asarray(g), np.asarray(g_ref), atol=1e-5 * scale)
+    # The LP branch differs from plain DFC (else the check above says nothing about f).
+    plain = jax.jit(
+        jax.vmap(
+            lambda a, b, c: total_energy(
+                w, shadow, mug, a, b, c, **{**kw, "params": EnergyParams(use_lp=False)}
+            )[1]["fc"]
+        )
+    )(p, r, q)
+    assert np.all(np.asarray(terms["fc"]) < np.asarray(plain) - 1e-4)
+
+
 def test_energy_gradient_under_shard_map_matches_one_device():
     """Under `shard_map` with its default varying-axes check (4 host devices), the batched
     energy + gradient and the gradient w.r.t. the replicated object samples (summed over
