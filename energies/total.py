@@ -153,16 +153,22 @@ def contact_lp_forces(
     contact wrenches `total_energy` builds (same arguments). The energy holds f fixed
     (`stop_gradient`), so a batch can solve every hand first and pass the result as
     `total_energy(..., lp_forces=...)`. Shape: (n_contacts,), ()."""
-    contacts = _contacts(hand, fingers)
-    state = hand_state(hand, root_pos, root_quat, q, contacts)
-    length = length_scale(target) if scale is None else scale
-    _, contact_g = target.sdf(state.contact_points)
-    w = contact_wrenches(state.contact_points, inward_normals(contact_g), target.com, length)
+    _, state, length, _, c_in = _posed_contacts(
+        hand, target, root_pos, root_quat, q, fingers, scale
+    )
+    w = contact_wrenches(state.contact_points, c_in, target.com, length)
     return lp_contact_forces(jax.lax.stop_gradient(w))
 
 
-def _contacts(hand: HandModel, fingers: tuple[str, ...] | None):
-    return hand.contacts if fingers is None else hand.contacts.select(fingers)
+def _posed_contacts(hand, target, root_pos, root_quat, q, fingers, scale):
+    """What `total_energy` and `contact_lp_forces` both start from: the contact
+    candidates, the hand state, the torque length scale, and the object's signed
+    distance and inward normal at each candidate."""
+    contacts = hand.contacts if fingers is None else hand.contacts.select(fingers)
+    state = hand_state(hand, root_pos, root_quat, q, contacts)
+    length = length_scale(target) if scale is None else scale
+    contact_d, contact_g = target.sdf(state.contact_points)
+    return contacts, state, length, contact_d, inward_normals(contact_g)
 
 
 def total_energy(
@@ -200,16 +206,14 @@ def total_energy(
     Returns:
         (E, {term: value}) with the terms of `TERMS`.
     """
-    contacts = _contacts(hand, fingers)
-    state = hand_state(hand, root_pos, root_quat, q, contacts)
+    contacts, state, length, contact_d, c_in = _posed_contacts(
+        hand, target, root_pos, root_quat, q, fingers, scale
+    )
     palm_mask = np.array([f == "palm" for f in contacts.finger], dtype=bool)  # static
     is_palm = jnp.asarray(palm_mask)
-    length = length_scale(target) if scale is None else scale
     if samples is None:
         samples = target_samples(target, params)
 
-    contact_d, contact_g = target.sdf(state.contact_points)
-    c_in = inward_normals(contact_g)
     kept_away = barrier_points(state, palm_mask, params)
 
     if params.use_lp:
