@@ -11,7 +11,6 @@ jitted, 4096 hands x 256 points, median of --repeats calls; compile time separat
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ from benchmarks._common import (  # noqa: E402
 )
 from jaxgrasp import load_object  # noqa: E402
 from jaxgrasp.sdf import build_sdf_grid, sdf_query  # noqa: E402
+from kinematics.specs._gymnasium_robotics import asset_path  # noqa: E402
 
 N_HANDS, N_POINTS = 4096, 256
 
@@ -42,9 +42,7 @@ def _ellipsoid(subdivisions: int) -> trimesh.Trimesh:
 
 
 def _gym_mesh(*parts: str) -> trimesh.Trimesh:
-    spec = importlib.util.find_spec("gymnasium_robotics")
-    root = Path(next(iter(spec.submodule_search_locations)))
-    return trimesh.load(root.joinpath("envs", "assets", *parts))
+    return trimesh.load_mesh(asset_path(*parts))
 
 
 def _exact(mesh: trimesh.Trimesh, pts: np.ndarray) -> np.ndarray:

@@ -172,7 +172,7 @@ def main() -> None:
         records.append(rec)
         print(rec, flush=True)
 
-    agreement = []
+    agreement: list[dict] = []
     if not args.skip_mjx:
         mjx, agreement = mjx_records(hand, obj, scene, args.mjx_batches, args.agreement)
         records += mjx

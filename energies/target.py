@@ -21,10 +21,19 @@ class GraspTarget(Protocol):
         vertices: mesh vertices (for the length scale). Shape: (n_vertices, 3).
     """
 
-    points: Float[Array, "n_points 3"]
-    normals: Float[Array, "n_points 3"]
-    point_part: Int[Array, " n_points"]
-    com: Float[Array, 3]
+    # Read-only (properties), so that frozen dataclasses such as PreparedObject match.
+    @property
+    def points(self) -> Float[Array, "n_points 3"]: ...
+    @property
+    def normals(self) -> Float[Array, "n_points 3"]: ...
+    @property
+    def point_part(self) -> Int[Array, " n_points"]: ...
+    @property
+    def com(self) -> Float[Array, 3]: ...
+    @property
+    def part_half(self) -> Float[Array, "n_parts 3"]: ...
+    @property
+    def vertices(self) -> Float[Array, "n_vertices 3"]: ...
 
     def sdf(self, points: Float[Array, "n 3"]) -> tuple[Float[Array, " n"], Float[Array, "n 3"]]:
         """Signed distance (positive outside) and gradient. Shape: (n,), (n, 3)."""

@@ -13,7 +13,7 @@ def write_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """np.savez_compressed to a temporary name in the same folder, then rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-    np.savez_compressed(tmp, **arrays)
+    np.savez_compressed(tmp, **arrays)  # type: ignore[arg-type]  # stub: **arrays vs allow_pickle
     os.replace(tmp, path)
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import tyro
 
@@ -437,7 +438,7 @@ def sample(
     print(f"wrote {grasps.count} grasps to {out}")
 
 
-COMMANDS = {
+COMMANDS: dict[str, Callable[..., Any]] = {
     "demo": demo,
     "synthesize": synthesize,
     "show": show,
@@ -451,7 +452,7 @@ COMMANDS = {
     "hands": hands,
     "object": object_info,
 }
-OBJECT_COMMANDS = {
+OBJECT_COMMANDS: dict[str, Callable[..., Any]] = {
     "list": objects_list,
     "export": objects_export,
 }

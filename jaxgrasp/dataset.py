@@ -123,7 +123,7 @@ def parse_objects(spec: str | Sequence[str]) -> list[str]:
 
 
 def _seeds(text: str, item: str) -> list[int]:
-    out = []
+    out: list[int] = []
     for piece in text.split("+"):
         match = re.fullmatch(r"(\d+)(?:-(\d+))?", piece.strip())
         if match is None or int(match[2] or match[1]) < int(match[1]):
@@ -141,7 +141,7 @@ def plan_jobs(refs: Sequence[str], config: DatasetConfig, part_names=None) -> li
     if not (config.parts or config.whole_object):
         raise DatasetError("nothing to do: enable parts and/or whole_object")
     part_names = part_names or object_part_names
-    jobs = []
+    jobs: list[Job] = []
     for ref in refs:
         targets: list[str | None] = list(part_names(ref)) if config.parts else []
         if config.whole_object:
@@ -373,6 +373,12 @@ class GraspDataset:
         hand: the hand's registry name.
     """
 
+    root_pos: np.ndarray
+    root_quat: np.ndarray
+    q_pregrasp: np.ndarray
+    q_grasp: np.ndarray
+    q_squeeze: np.ndarray
+
     def __init__(self, path: str | Path, include_invalid: bool = False):
         path = Path(path)
         if not (path / MANIFEST).is_file():
@@ -499,6 +505,8 @@ def export_dexgraspbench(dataset: str | Path | GraspDataset, out: str | Path) ->
                 "part": ds.parts[i],
                 "caption": ds.captions[i],
             }
-            np.save(folder / f"{ds.parts[i] or 'whole'}_{ds.modes[i]}_{k:05d}.npy", record)
+            # DexGraspBench reads each file with np.load(...).item(): a 0-d object array.
+            path = folder / f"{ds.parts[i] or 'whole'}_{ds.modes[i]}_{k:05d}.npy"
+            np.save(path, np.array(record, dtype=object))
             written += 1
     return written

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from typing import Any
 
 import numpy as np
 
@@ -74,9 +75,8 @@ def evaluate(
     from sim.scene import build_scene
 
     hand = model.hand
-    if train_objects is None:
-        train_objects = model.train_objects
-    seen = {_category(r) for r in train_objects}
+    trained = model.train_objects if train_objects is None else tuple(train_objects)
+    seen = {_category(r) for r in trained}
     targets = []
     start = time.perf_counter()
     jobs = [(r, p, m) for r in object_refs for p in object_part_names(r) for m in config.modes]
@@ -102,13 +102,13 @@ def evaluate(
             seed=config.seed + k,
             object_ref=ref,
         )
-        record = {
+        record: dict[str, Any] = {
             "object_ref": ref,
             "part": part,
             "mode": mode,
             "instruction": instruction,
             "split": SPLITS[0] if _category(ref) in seen else SPLITS[1],
-            "train_object": ref in train_objects,
+            "train_object": ref in trained,
         }
         variants = {"raw": raw}
         if config.refine_steps > 0:

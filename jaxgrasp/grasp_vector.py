@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Float
 
@@ -25,7 +26,7 @@ def to_vector(
 ) -> Float[np.ndarray, "n d"]:
     """Grasp vectors from root position, root quaternion (wxyz) and joints.
     Shape: (n, 3 + 6 + n_q)."""
-    rot = np.asarray(quat_to_mat(np.asarray(root_quat, np.float32)), dtype=np.float64)
+    rot = np.asarray(quat_to_mat(jnp.asarray(root_quat, jnp.float32)), dtype=np.float64)
     six = np.concatenate([rot[..., :, 0], rot[..., :, 1]], axis=-1)
     return np.concatenate([np.asarray(root_pos), six, np.asarray(q)], axis=-1).astype(np.float32)
 

@@ -169,7 +169,7 @@ def _part_frames(obj, part, num, rng, margin):
 
 def _face_on(n, up, rng):
     """World palm axes [thumb, normal, up] with the palm normal = -n (facing the surface)."""
-    normal = -np.asarray(n) / max(np.linalg.norm(n), 1e-12)
+    normal = -np.asarray(n) / max(float(np.linalg.norm(n)), 1e-12)
     if up is None or not _valid(up, normal):
         up = _perpendicular(normal, rng.uniform(0, 2 * np.pi))
     up = np.asarray(up) - (np.asarray(up) @ normal) * normal
@@ -188,7 +188,9 @@ def _frame_from(n, thumb):
 
 def _valid(v, normal) -> bool:
     v = np.asarray(v, dtype=np.float64)
-    return bool(np.linalg.norm(v - (v @ normal) * normal) > 1e-6 * max(np.linalg.norm(v), 1e-12))
+    return bool(
+        np.linalg.norm(v - (v @ normal) * normal) > 1e-6 * max(float(np.linalg.norm(v)), 1e-12)
+    )
 
 
 def _perpendicular(axis, angle):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import trimesh
@@ -112,9 +112,9 @@ def _scene_parts(scene: trimesh.Scene) -> dict[str, trimesh.Trimesh]:
             continue
         mesh = geom.copy()
         mesh.apply_transform(transform)
-        part = geom_name if geom_name not in out else node
+        part = str(geom_name if geom_name not in out else node)
         if part in out:
-            out[part] = trimesh.util.concatenate([out[part], mesh])
+            out[part] = cast(trimesh.Trimesh, trimesh.util.concatenate([out[part], mesh]))
         else:
             out[part] = mesh
     return out
@@ -124,10 +124,14 @@ def _as_mesh(item: Any, label: str) -> trimesh.Trimesh:
     if isinstance(item, trimesh.Trimesh):
         return item.copy()
     if isinstance(item, trimesh.Scene):
-        return item.to_geometry()
+        return cast(trimesh.Trimesh, item.to_geometry())
     if isinstance(item, str | Path):
         loaded = _read_mesh_file(Path(item), label)
-        return loaded.to_geometry() if isinstance(loaded, trimesh.Scene) else loaded
+        return (
+            cast(trimesh.Trimesh, loaded.to_geometry())
+            if isinstance(loaded, trimesh.Scene)
+            else loaded
+        )
     raise ObjectError(f"{label}: a part must be a trimesh or a mesh path, got {type(item)}")
 
 

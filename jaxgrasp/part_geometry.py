@@ -114,6 +114,7 @@ def oriented_box(points: np.ndarray, n_directions: int = N_DIRECTIONS) -> Orient
             centre = 0.5 * (px.max() + px.min()) * x + rect[0] * e1 + rect[1] * e2
             half = np.array([0.5 * length, rect[2], rect[3]])
             best = (vol, np.stack([x, y, z], axis=1), centre, half)
+    assert best is not None, "no direction gave a box"  # 256 directions, never empty
     _, axes, centre, half = best
     order = np.argsort(-half)  # longest axis first
     axes = axes[:, order]
@@ -147,7 +148,8 @@ def classify_parts(
         inside = [o.contains(corners) for o in others]  # per other box: (8,) bool
         signs = corner_signs()
         ends = [signs[:, 0] > 0, signs[:, 0] < 0]  # the two ends of the longest axis
-        category, principal = None, None
+        category: str | None = None
+        principal: np.ndarray | None = None
 
         # L-shaped first: a handle attached at both ends has corners inside its body's box
         # too. Some but not most corner sections must be empty: a part with every corner
@@ -190,6 +192,7 @@ def classify_parts(
             principal = box.axes[:, 0].copy()
             if (object_center - box.center) @ principal < 0:
                 principal = -principal
+        assert principal is not None  # every branch that sets a category sets it
         out.append(PartInfo(name=name, box=box, category=category, principal=principal))
     return out
 

@@ -70,7 +70,7 @@ class SDFGrid:
     def bucketed(self) -> SDFGrid:
         """`padded` to the shared shape of its size class (`bucket_shape`; channels: the
         next multiple of `CHANNEL_BUCKET`)."""
-        shape = bucket_shape(self.shape)
+        shape: tuple[int, ...] = bucket_shape(self.shape)
         if np.ndim(self.values) == 4:
             shape = (-(-np.shape(self.values)[0] // CHANNEL_BUCKET) * CHANNEL_BUCKET, *shape)
         return self.padded(shape)

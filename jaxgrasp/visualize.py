@@ -7,6 +7,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+import jax.numpy as jnp  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from mpl_toolkits.mplot3d.art3d import Poly3DCollection  # noqa: E402
@@ -32,9 +33,11 @@ def hand_world_meshes(
     """World-frame triangles of every collision primitive at joint pose `q` (root at the
     origin unless a root pose is given). Returns one (n_tris, 3, 3) array per primitive.
     """
-    root_pos = np.zeros(3) if root_pos is None else np.asarray(root_pos, dtype=np.float32)
-    root_quat = np.array([1.0, 0, 0, 0]) if root_quat is None else np.asarray(root_quat, np.float32)
-    poses = forward_kinematics(hand, root_pos, root_quat, np.asarray(q, dtype=np.float32))
+    root_pos = jnp.zeros(3) if root_pos is None else jnp.asarray(root_pos, jnp.float32)
+    root_quat = (
+        jnp.array([1.0, 0, 0, 0]) if root_quat is None else jnp.asarray(root_quat, jnp.float32)
+    )
+    poses = forward_kinematics(hand, root_pos, root_quat, jnp.asarray(q, jnp.float32))
     pos, rot = np.asarray(poses.pos), np.asarray(poses.rot)
     prims = hand.primitives
     out = []
@@ -58,7 +61,7 @@ def render_hand(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tris = hand_world_meshes(hand, q)
-    poses = forward_kinematics(hand, np.zeros(3), np.array([1.0, 0, 0, 0]), np.asarray(q))
+    poses = forward_kinematics(hand, jnp.zeros(3), jnp.array([1.0, 0, 0, 0]), jnp.asarray(q))
     c = hand.contacts
     cp = np.asarray(points_to_world(poses, c.body, c.points)) if c.count else np.zeros((0, 3))
     cn = np.asarray(vectors_to_world(poses, c.body, c.normals)) if c.count else np.zeros((0, 3))

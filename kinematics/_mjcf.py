@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import mujoco
 import numpy as np
@@ -327,7 +327,7 @@ def _sphere_filling(prims: CollisionPrimitives) -> CollisionSpheres:
     """Spheres inside every primitive, in body frames (pairs filled in later)."""
     centers, radii, body = [], [], []
     for i in range(prims.count):
-        c, r = primitive_spheres(prims.kind[i], prims.size[i])
+        c, r = primitive_spheres(int(prims.kind[i]), np.asarray(prims.size[i]))
         centers.append(c @ np.asarray(prims.rot[i]).T + np.asarray(prims.pos[i]))
         radii.append(r)
         body += [prims.body[i]] * len(r)
@@ -466,14 +466,14 @@ def _sample_surface(
         want = counts[b]
         if want == 0:
             continue
-        body_mesh = trimesh.util.concatenate([meshes[i] for i in idx])
+        body_mesh = cast(trimesh.Trimesh, trimesh.util.concatenate([meshes[i] for i in idx]))
         cand, face = trimesh.sample.sample_surface(body_mesh, max(40 * want, 400), seed=b)
         nrm = body_mesh.face_normals[face]
         # Drop samples buried inside another primitive of the same link.
         keep = np.ones(len(cand), dtype=bool)
         for i in idx:
             local = (cand - prims.pos[i]) @ prims.rot[i]
-            keep &= primitive_sdf_np(prims.kind[i], prims.size[i], local) > -1e-4
+            keep &= primitive_sdf_np(int(prims.kind[i]), np.asarray(prims.size[i]), local) > -1e-4
         if keep.sum() >= want:
             cand, nrm = cand[keep], nrm[keep]
         chosen = farthest_point_sampling(cand, want)

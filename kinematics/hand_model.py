@@ -157,15 +157,16 @@ class HandModel:
         """A JSON-ready summary: bodies, joints (limits, couplings), geometry counts."""
         joints = []
         for k, name in enumerate(self.joint_names):
-            entry = {
+            entry: dict[str, object] = {
                 "name": name,
                 "type": "hinge" if self.joint_type[k] == HINGE else "slide",
                 "body": self.body_names[self.joint_body[k]],
                 "range": [float(v) for v in np.asarray(self.joint_range)[k]],
             }
             if name in self.q_names:
-                entry["q_index"] = self.q_names.index(name)
-                entry["q_range"] = [float(v) for v in np.asarray(self.q_range)[entry["q_index"]]]
+                q_index = self.q_names.index(name)
+                entry["q_index"] = q_index
+                entry["q_range"] = [float(v) for v in np.asarray(self.q_range)[q_index]]
             else:
                 entry["coupled_to"] = self.q_names[self.joint_source[k]]
                 entry["coupling_poly"] = [float(v) for v in np.asarray(self.coupling_poly)[k]]
@@ -351,9 +352,11 @@ def _urdf_spec(path: Path) -> tuple[mujoco.MjSpec, str]:
         robot = ET.parse(path).getroot()
     except ET.ParseError as err:
         raise _compile_error(path, "URDF", err) from None
-    links = [link.get("name") for link in robot.findall("link")]
+    links = [str(link.get("name")) for link in robot.findall("link")]
     children = {
-        j.find("child").get("link") for j in robot.findall("joint") if j.find("child") is not None
+        str(child.get("link"))
+        for child in (j.find("child") for j in robot.findall("joint"))
+        if child is not None
     }
     roots = [n for n in links if n not in children]
     if robot.tag != "robot" or len(roots) != 1:

@@ -51,7 +51,7 @@ def decompose(mesh: trimesh.Trimesh, threshold: float, max_hulls: int) -> list[H
     arrays = {"n": np.array(len(hulls))}
     for i, (v, f) in enumerate(hulls):
         arrays[f"v{i}"], arrays[f"f{i}"] = v, f
-    np.savez(tmp, **arrays)
+    np.savez(tmp, **arrays)  # type: ignore[arg-type]  # stub: **arrays vs allow_pickle
     os.replace(tmp, path)  # atomic: a killed run never leaves a half-written cache entry
     return hulls
 

@@ -118,7 +118,7 @@ def _check_block(
     # the SDF grid, whose error there is < 1 mm); farther samples keep the grid value.
     sd = np.asarray(_grid_sdf(grid, jnp.asarray(flat, jnp.float32)), dtype=np.float64)
     near = np.abs(sd) < NEAR
-    face = np.zeros(len(flat), dtype=np.int64)
+    face: np.ndarray = np.zeros(len(flat), dtype=np.int64)
     closest = flat.copy()
     part_d = np.repeat(np.abs(sd)[:, None], obj.n_parts, axis=1)
     if near.any():

@@ -175,7 +175,7 @@ def disturbance_test_mujoco(
     c = scene.config
     ok = (translation < c.max_translation) & (rotation < c.max_rotation_deg)
     return DisturbanceResult(
-        success=ok.all(axis=1),
+        success=np.asarray(ok.all(axis=1)),
         translation=translation,
         rotation_deg=rotation,
         settle_translation=np.concatenate(settle) if settle else np.zeros(0),

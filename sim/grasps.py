@@ -28,7 +28,7 @@ class GraspPoses(NamedTuple):
     q_squeeze: np.ndarray
 
     @property
-    def count(self) -> int:
+    def count(self) -> int:  # type: ignore[override]  # shadows tuple.count on purpose
         """Number of grasps B (a NamedTuple's len() is its field count)."""
         return int(np.asarray(self.root_pos).shape[0])
 

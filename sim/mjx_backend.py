@@ -92,7 +92,7 @@ def disturbance_result(
     translation, rotation = t.reshape(-1, 6), r.reshape(-1, 6)
     c = scene.config
     ok = (translation < c.max_translation) & (rotation < c.max_rotation_deg)
-    return DisturbanceResult(ok.all(axis=1), translation, rotation, settle)
+    return DisturbanceResult(np.asarray(ok.all(axis=1)), translation, rotation, settle)
 
 
 def _inputs(scene: Scene, hand: HandModel, grasps: GraspPoses):

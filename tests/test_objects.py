@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import jax
@@ -13,6 +12,7 @@ import trimesh
 
 from jaxgrasp import ObjectError, load_object, objects
 from jaxgrasp.part_geometry import oriented_box
+from kinematics.specs._gymnasium_robotics import asset_path
 
 # Accuracy bar of the SDF grid against exact distance, within 1 cm of the surface.
 RMS_TOL_M = 0.5e-3
@@ -32,9 +32,7 @@ def _exact_signed(mesh: trimesh.Trimesh, pts: np.ndarray) -> np.ndarray:
 
 
 def _gym_asset(*parts: str) -> Path:
-    spec = importlib.util.find_spec("gymnasium_robotics")
-    root = Path(next(iter(spec.submodule_search_locations)))
-    return root.joinpath("envs", "assets", *parts)
+    return asset_path(*parts)
 
 
 # ------------------------------------------------------------------ SDF: analytic shapes

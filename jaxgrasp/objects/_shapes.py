@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import trimesh
 
@@ -97,4 +99,4 @@ def rotate(mesh: trimesh.Trimesh, angle: float, axis, point=(0, 0, 0)) -> trimes
 
 def concatenate(*meshes: trimesh.Trimesh) -> trimesh.Trimesh:
     """Several closed pieces as one part (e.g. the two cups of headphones)."""
-    return trimesh.util.concatenate(list(meshes))
+    return cast(trimesh.Trimesh, trimesh.util.concatenate(list(meshes)))
