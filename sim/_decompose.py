@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
+from jaxgrasp._io import write_npz_atomic
+
 Hull = tuple[np.ndarray, np.ndarray]  # (vertices (v, 3), faces (f, 3))
 
 # A watertight part whose volume is at least this fraction of its convex hull's is convex.
@@ -46,13 +48,10 @@ def decompose(mesh: trimesh.Trimesh, threshold: float, max_hulls: int) -> list[H
         with np.load(path) as z:
             return [(z[f"v{i}"], z[f"f{i}"]) for i in range(int(z["n"]))]
     hulls = _run_coacd(vertices, faces, threshold, max_hulls)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
     arrays = {"n": np.array(len(hulls))}
     for i, (v, f) in enumerate(hulls):
         arrays[f"v{i}"], arrays[f"f{i}"] = v, f
-    np.savez(tmp, **arrays)  # type: ignore[arg-type]  # stub: **arrays vs allow_pickle
-    os.replace(tmp, path)  # atomic: a killed run never leaves a half-written cache entry
+    write_npz_atomic(path, arrays)  # a killed run never leaves a half-written cache entry
     return hulls
 
 
