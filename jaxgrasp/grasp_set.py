@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -180,7 +181,17 @@ def _read_npz(path: str | Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise GraspSetError(f"grasp set not found: {path}")
     try:
-        with np.load(path, allow_pickle=False) as z:
+        z = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        z = None
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        # numpy's own message for a non-archive suggests unpickling it; never do that.
+        raise GraspSetError(
+            f"{path} is not a .npz archive (truncated, or not written by GraspSet.save); "
+            "re-create it with GraspSet.save"
+        )
+    try:
+        with z:
             return {k: z[k] for k in z.files}
-    except (OSError, ValueError) as err:
-        raise GraspSetError(f"{path} is not a readable .npz ({err})") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise GraspSetError(f"{path} is a damaged .npz archive ({err}); re-create it") from None

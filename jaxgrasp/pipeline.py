@@ -52,9 +52,11 @@ def run_synthesis(
     `tabletop`: the object rests on a table (see `synthesize`). Returns the summary."""
     from kinematics import load_hand
 
+    if part is not None:
+        obj.part_index(part)  # an unknown part fails here, before any output is written
+    hand = load_hand(hand_name)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    hand = load_hand(hand_name)
     t0 = time.perf_counter()
 
     def progress(done, total):

@@ -30,9 +30,17 @@ def hand_spec(name: str) -> HandSpec:
     try:
         return _REGISTRY[name]
     except KeyError:
+        pass
+    if name.lower().endswith((".xml", ".urdf")) or "/" in name:
+        # A file needs what the file does not say (root body, contact candidates, poses).
         raise HandModelError(
-            f"unknown hand '{name}'; available hands: {', '.join(available_hands())}"
-        ) from None
+            f"'{name}' is a file path, but hands are loaded by registered name "
+            f"({', '.join(available_hands())}); for a new hand file write a "
+            "kinematics.HandSpec (model file, root body, contact candidates, poses; see "
+            "kinematics/specs/shadow.py) and register_hand it, or build the bare model "
+            "with HandModel.from_mjcf / from_urdf"
+        )
+    raise HandModelError(f"unknown hand '{name}'; available hands: {', '.join(available_hands())}")
 
 
 def load_hand(name_or_spec: str | HandSpec, n_surface_points: int | None = None) -> HandModel:

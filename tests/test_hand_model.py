@@ -266,6 +266,9 @@ def test_unknown_root_body(tmp_path):
 def test_unknown_hand_name():
     with pytest.raises(HandModelError, match="unknown hand 'allegro'; available hands"):
         load_hand("allegro")
+    # A file path is not a name: the error says how a hand file becomes a hand.
+    with pytest.raises(HandModelError, match="is a file path.*HandSpec.*register_hand"):
+        load_hand("hands/allegro_right.xml")
 
 
 def test_bad_contact_spec(tmp_path):

@@ -143,6 +143,15 @@ def test_grasp_set_roundtrip_and_cli_validate(shadow, tmp_path, capsys):
     assert "friction=0.6" in text and "condim=4" in text  # physics printed in the report
     with pytest.raises(GraspSetError, match="not found"):
         GraspSet.load(tmp_path / "missing.npz")
+    # Not an archive, a cut-off one, or a bare array: one line that names the file and
+    # never numpy's advice to unpickle it.
+    (tmp_path / "junk.npz").write_bytes(b"not an archive")
+    (tmp_path / "cut.npz").write_bytes(path.read_bytes()[:200])
+    np.save(tmp_path / "array.npy", np.zeros(3))
+    for name in ("junk.npz", "cut.npz", "array.npy"):
+        with pytest.raises(GraspSetError, match="re-create it") as err:
+            GraspSet.load(tmp_path / name)
+        assert name in str(err.value) and "pickle" not in str(err.value)
     with pytest.raises(SystemExit):
         cli_main(["validate", str(tmp_path / "missing.npz")])
 

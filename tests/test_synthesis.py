@@ -146,6 +146,12 @@ def test_bad_input_gets_clear_errors(shadow, knife):
         synthesize(shadow, large, None, num=2, config=TINY)
 
 
+def test_pipeline_rejects_an_unknown_part_before_writing(knife, tmp_path):
+    with pytest.raises(ObjectError, match="unknown part 'lid'"):
+        run_synthesis(knife, tmp_path / "run", part="lid", num=2, config=TINY, log=print)
+    assert not (tmp_path / "run").exists()
+
+
 def test_pipeline_writes_grasps_pictures_summary_and_show_works(knife, tmp_path):
     summary = run_synthesis(
         knife,
