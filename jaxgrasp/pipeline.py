@@ -52,11 +52,7 @@ def run_synthesis(
     `tabletop`: the object rests on a table (see `synthesize`). Returns the summary."""
     from kinematics import load_hand
 
-    if part is not None:
-        obj.part_index(part)  # an unknown part fails here, before any output is written
     hand = load_hand(hand_name)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
 
     def progress(done, total):
@@ -77,6 +73,10 @@ def run_synthesis(
         progress=progress,
     )
     synth_s = time.perf_counter() - t0
+    # Only now: bad input (part, mode, num, object size) fails in synthesize and leaves
+    # no empty output folder behind.
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     grasps.save(out / "grasps.npz")
     summary: dict = {
         "hand": hand.name,

@@ -27,10 +27,8 @@ def register_hand(spec: HandSpec, *, overwrite: bool = False) -> None:
 
 
 def hand_spec(name: str) -> HandSpec:
-    try:
+    if name in _REGISTRY:
         return _REGISTRY[name]
-    except KeyError:
-        pass
     if name.lower().endswith((".xml", ".urdf")) or "/" in name:
         # A file needs what the file does not say (root body, contact candidates, poses).
         raise HandModelError(

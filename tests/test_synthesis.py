@@ -146,9 +146,11 @@ def test_bad_input_gets_clear_errors(shadow, knife):
         synthesize(shadow, large, None, num=2, config=TINY)
 
 
-def test_pipeline_rejects_an_unknown_part_before_writing(knife, tmp_path):
+def test_pipeline_rejects_bad_input_before_writing(knife, tmp_path):
     with pytest.raises(ObjectError, match="unknown part 'lid'"):
         run_synthesis(knife, tmp_path / "run", part="lid", num=2, config=TINY, log=print)
+    with pytest.raises(SynthesisError, match="num must be a positive integer"):
+        run_synthesis(knife, tmp_path / "run", part="handle", num=0, config=TINY, log=print)
     assert not (tmp_path / "run").exists()
 
 
