@@ -13,6 +13,8 @@ from jaxgrasp._io import write_npz_atomic
 from sim.grasps import GraspPoses
 
 _ARRAYS = ("root_pos", "root_quat", "q_pregrasp", "q_grasp", "q_squeeze")
+# What numpy raises for a file that is not a readable .npz (at open or at member read).
+_UNREADABLE = (OSError, ValueError, EOFError, zipfile.BadZipFile)
 FORMAT_VERSION = 1
 
 
@@ -182,7 +184,7 @@ def _read_npz(path: str | Path) -> dict[str, np.ndarray]:
         raise GraspSetError(f"grasp set not found: {path}")
     try:
         z = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+    except _UNREADABLE:
         z = None
     if not isinstance(z, np.lib.npyio.NpzFile):
         # numpy's own message for a non-archive suggests unpickling it; never do that.
@@ -193,5 +195,5 @@ def _read_npz(path: str | Path) -> dict[str, np.ndarray]:
     try:
         with z:
             return {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+    except _UNREADABLE as err:
         raise GraspSetError(f"{path} is a damaged .npz archive ({err}); re-create it") from None
