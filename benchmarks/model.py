@@ -2,15 +2,18 @@
 
 Run: python benchmarks/model.py [--train-objects SPEC] [--eval-objects SPEC]
      [--holdout SPEC] [--num 32] [--train-minutes 60] [--steps 20000]
-     [--eval-num 16] [--refine-steps 200] [--include-invalid] [--work DIR] [--note ...]
+     [--eval-num 16] [--refine-steps 200] [--temperatures 1,0.5] [--include-invalid]
+     [--work DIR] [--note ...]
 Writes benchmarks/results/model.json (and the run's loss curve next to it).
 
 1. `generate_dataset` on the training objects (Wrap, every part; resumable, kept in
    --work), 2. `train` for at most --train-minutes on this machine, 3. `evaluate` on
    held-out instances of the training categories (--eval-objects) and on a held-out
    category (--holdout), raw samples and samples refined by --refine-steps optimizer
-   steps. The JSON carries suc_raw / suc_refined / pga_raw / pga_refined (over every
-   held-out target), train_minutes, the per-split table (DexVLG Table 2 layout), the
+   steps, once per sampling temperature (the scale of the starting noise, see
+   `jaxgrasp.generate`). The JSON carries suc_raw / suc_refined / pga_raw / pga_refined
+   (over every held-out target) at the first temperature and the same for each in
+   `by_temperature`, train_minutes, the per-split table (DexVLG Table 2 layout), the
    dataset's size, compile time and steady step time of training, versions and hardware.
 """
 
@@ -47,10 +50,20 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--eval-num", type=int, default=16)
     ap.add_argument("--refine-steps", type=int, default=200)
+    ap.add_argument(
+        "--temperatures",
+        default="1,0.5",
+        help="sampling temperatures to evaluate, comma-separated; the first gives the "
+        "top-level figures",
+    )
     ap.add_argument("--include-invalid", action="store_true")
     ap.add_argument("--work", type=Path, default=Path("out/model_benchmark"))
     ap.add_argument("--note", default="")
     args = ap.parse_args()
+    try:
+        temperatures = [float(t) for t in args.temperatures.split(",")]
+    except ValueError:
+        ap.error(f"--temperatures takes comma-separated numbers, got '{args.temperatures}'")
 
     t0 = time.perf_counter()
     manifest = generate_dataset(
@@ -75,22 +88,41 @@ def main() -> None:
 
     model = GraspGenerator.load(args.work / "run")
     refs = parse_objects(args.eval_objects) + parse_objects(args.holdout)
-    eval_config = EvalConfig(num=args.eval_num, refine_steps=args.refine_steps)
-    ev = evaluate(model, refs, eval_config, train_objects=data.object_refs)
-    table = format_table(ev["rows"])
-    print(table)
+    evals = []
+    for temperature in temperatures:
+        eval_config = EvalConfig(
+            num=args.eval_num, refine_steps=args.refine_steps, temperature=temperature
+        )
+        ev = evaluate(model, refs, eval_config, train_objects=data.object_refs)
+        ev["table"] = format_table(ev["rows"])
+        print(f"temperature {temperature}:\n{ev['table']}", flush=True)
+        evals.append(ev)
 
-    def overall(variant: str, metric: str) -> float | None:
+    def overall(ev: dict, variant: str, metric: str) -> float | None:
         vals = [t[variant][metric] for t in ev["targets"] if variant in t]
         return float(np.mean(vals)) if vals else None
 
+    def headline(ev: dict) -> dict:
+        return {
+            f"{metric}_{variant}": overall(ev, variant, metric)
+            for metric in ("suc", "pga", "pta", "diversity")
+            for variant in ("raw", "refined")
+        }
+
+    ev = evals[0]
     record = {
-        "suc_raw": overall("raw", "suc"),
-        "suc_refined": overall("refined", "suc"),
-        "pga_raw": overall("raw", "pga"),
-        "pga_refined": overall("refined", "pga"),
-        "pta_raw": overall("raw", "pta"),
-        "pta_refined": overall("refined", "pta"),
+        "temperature": temperatures[0],
+        **headline(ev),
+        "by_temperature": [
+            {
+                "temperature": t,
+                **headline(e),
+                "rows": e["rows"],
+                "table": e["table"],
+                "seconds": e["seconds"],
+            }
+            for t, e in zip(temperatures, evals, strict=True)
+        ],
         "train_minutes": result.train_seconds / 60.0,
         "train_steps": result.step,
         "train_compile_s": result.compile_s,
@@ -108,7 +140,7 @@ def main() -> None:
             "seen_category_objects": args.eval_objects,
             "unseen_category_objects": args.holdout,
             "rows": ev["rows"],
-            "table": table,
+            "table": ev["table"],
             "targets": ev["targets"],
             "config": ev["config"],
             "seconds": ev["seconds"],

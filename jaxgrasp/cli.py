@@ -360,6 +360,7 @@ def evaluate(
     modes: tuple[Literal["wrap", "pinch"], ...] = ("wrap",),
     cloud: Literal["full", "partial"] = "full",
     seed: int = 0,
+    temperature: float = 1.0,
     json: Path | None = None,
 ) -> None:
     """Sample grasps for (held-out) objects, validate them in MuJoCo raw and refined,
@@ -373,6 +374,8 @@ def evaluate(
         modes: contact modes to instruct.
         cloud: full surface cloud or one camera view.
         seed: sampling seed.
+        temperature: scale of the starting noise (< 1: samples nearer the model's
+            modes, less diverse).
         json: also write the results here.
     """
 
@@ -384,7 +387,12 @@ def evaluate(
 
     model = GraspGenerator.load(run)
     config = EvalConfig(
-        num=num, refine_steps=refine_steps, modes=tuple(modes), cloud=cloud, seed=seed
+        num=num,
+        refine_steps=refine_steps,
+        modes=tuple(modes),
+        cloud=cloud,
+        seed=seed,
+        temperature=temperature,
     )
     result = evaluate_model(model, parse_objects(objects), config)
     print(format_table(result["rows"]))
@@ -402,6 +410,7 @@ def sample(
     steps: int = 16,
     method: Literal["euler", "midpoint"] = "midpoint",
     seed: int = 0,
+    temperature: float = 1.0,
 ) -> None:
     """Sample grasps from a trained model for an object's cloud and an instruction,
     and save them as a grasp set (view with `jaxgrasp show`, check with `jaxgrasp validate`).
@@ -416,6 +425,8 @@ def sample(
         steps: integration steps.
         method: euler or midpoint.
         seed: sampling seed.
+        temperature: scale of the starting noise (< 1: samples nearer the model's
+            modes, less diverse; 0: one grasp, repeated).
     """
     import numpy as np
 
@@ -432,6 +443,7 @@ def sample(
         steps=steps,
         method=method,
         seed=seed,
+        temperature=temperature,
         object_ref=object,
     )
     grasps.save(out)

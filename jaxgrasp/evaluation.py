@@ -37,13 +37,15 @@ _BINS = 20
 
 @dataclasses.dataclass(frozen=True)
 class EvalConfig:
-    """Fields: num (samples per target), sample_steps / method (ODE integration),
-    refine_steps (optimizer steps of the refinement; 0 skips it), modes, cloud ("full"
-    or "partial": one camera view), seed."""
+    """Fields: num (samples per target), sample_steps / method / temperature (ODE
+    integration and the scale of its starting noise, see `generate`), refine_steps
+    (optimizer steps of the refinement; 0 skips it), modes, cloud ("full" or
+    "partial": one camera view), seed."""
 
     num: int = 32
     sample_steps: int = 16
     method: str = "midpoint"
+    temperature: float = 1.0
     refine_steps: int = 200
     modes: tuple[str, ...] = ("wrap",)
     cloud: str = "full"
@@ -100,6 +102,7 @@ def evaluate(
             steps=config.sample_steps,
             method=config.method,
             seed=config.seed + k,
+            temperature=config.temperature,
             object_ref=ref,
         )
         record: dict[str, Any] = {
