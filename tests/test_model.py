@@ -183,7 +183,7 @@ def test_temperature_gathers_samples_towards_one_grasp(trained):
     # 0: no noise, every sample integrates from the same start (one grasp, repeated).
     assert spread(0.0) < 1e-5
     assert spread(0.1) < 0.5 * spread(1.0)
-    # The default is the learned distribution itself.
+    # The default temperature is 1 (the noise the model was trained from).
     a = generate(model, pts, CAPTIONS[0], 8, seed=5)
     b = generate(model, pts, CAPTIONS[0], 8, seed=5, temperature=1.0)
     np.testing.assert_array_equal(a.q_grasp, b.q_grasp)
