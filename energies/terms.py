@@ -16,7 +16,7 @@ from energies._penetration import (
 from energies._safe import safe_normalize
 from kinematics import HandModel, LinkPoses, points_to_world
 from kinematics._rotations import matmul3, matvec3
-from kinematics.geometry import BOX, CAPSULE
+from kinematics.geometry import BOX, CAPSULE, SPHERE
 
 # The barrier's distance floor: b(d) is evaluated at max(d, BARRIER_MIN_DISTANCE) so it is
 # huge but finite, with a finite (large) gradient, when a fingertip touches a point.
@@ -50,13 +50,27 @@ def part_barrier_energy(clearance: Float[Array, " n"], d_hat: float) -> Float[Ar
     return jnp.sum(ipc_barrier(clearance, d_hat))
 
 
-def hand_in_object_energy(surface_sdf: Float[Array, " n_surface"]) -> Float[Array, ""]:
-    """Hand surface samples inside the object: sum of penetration depths."""
-    return jnp.sum(jnp.maximum(-surface_sdf, 0.0))
+def hand_in_object_energy(
+    surface_sdf: Float[Array, " n_surface"], margin: float = 0.0
+) -> Float[Array, ""]:
+    """Hand surface samples inside the object, or closer to its surface than `margin`
+    (m): sum of the depths past that clearance."""
+    return jnp.sum(jnp.maximum(margin - surface_sdf, 0.0))
+
+
+# Which size entries grow with a clearance margin: radii, and a box's half extents.
+_INFLATE = {
+    SPHERE: np.array([1.0, 0.0, 0.0]),
+    CAPSULE: np.array([1.0, 0.0, 0.0]),
+    BOX: np.array([1.0, 1.0, 1.0]),
+}
 
 
 def object_in_hand_energy(
-    hand: HandModel, poses: LinkPoses, object_points: Float[Array, "m 3"]
+    hand: HandModel,
+    poses: LinkPoses,
+    object_points: Float[Array, "m 3"],
+    margin: float = 0.0,
 ) -> Float[Array, ""]:
     """Object surface samples inside the hand's collision primitives.
 
@@ -72,6 +86,7 @@ def object_in_hand_energy(
     for kind in np.unique(kinds):
         sel = np.flatnonzero(kinds == kind)
         axes, centre, size = _primitive_frames(hand, poses, sel)
+        size = size + margin * _INFLATE[int(kind)]
         if kind == CAPSULE:
             total = total + capsule_penetration(centre, axes[:, :, 2], size, object_points)
         elif kind == BOX:

@@ -81,6 +81,11 @@ class EnergyParams:
             distance (m) of the target part's nearest surface sample (the palm: d0
             more); < 0 turns this off. Without it E_dis, which reads the whole
             object's SDF, is as happy with a fingertip on a neighbouring part.
+        pen_margin: clearance (m) the penetration term asks of hand and object samples:
+            hand samples closer to the surface than this, and object samples within
+            this distance of a hand primitive, count as penetrating by the shortfall.
+            0 (DexVLG) penalises only what is inside; synthesis uses 1 mm, since the
+            exact meshes can still overlap between the samples the term reads.
     """
 
     d0: float = 0.01
@@ -94,6 +99,7 @@ class EnergyParams:
     pen_object_points: int = 1024
     barrier_hand_stride: int = 1
     part_contact_radius: float = 0.003
+    pen_margin: float = 0.0
 
 
 def length_scale(target: GraspTarget) -> float:
@@ -240,8 +246,8 @@ def total_energy(
             clearance_first_order(target, target_part, kept_away), params.barrier_d_hat
         ),
         "dis": e_dis,
-        "pen": hand_in_object_energy(surface_d)
-        + object_in_hand_energy(hand, state.poses, samples.pen_points),
+        "pen": hand_in_object_energy(surface_d, params.pen_margin)
+        + object_in_hand_energy(hand, state.poses, samples.pen_points, params.pen_margin),
         "spen": self_penetration_energy(hand, state.poses),
         "limit": joint_limit_energy(hand, state.q),
         "dir": direction_energy(c_in, state.contact_normals),

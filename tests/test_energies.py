@@ -21,6 +21,7 @@ from energies import (
     cone_wrenches,
     contact_wrenches,
     dfc_energy,
+    hand_in_object_energy,
     ipc_barrier,
     length_scale,
     lp_contact_forces,
@@ -354,6 +355,47 @@ def test_object_in_hand_gradient_matches_plain_autodiff(shadow, mug):
         for x in xs:
             parts = sum(float(one_pass(x, pts, k)) for k in kinds)
             np.testing.assert_allclose(float(total(x, pts)), parts, rtol=1e-12)
+
+
+def test_penetration_margin_counts_the_missing_clearance(shadow):
+    """With a margin m, hand samples with SDF d < m and object samples within m of a
+    primitive count by the shortfall (m - d); without one, only what is inside counts."""
+    surface_d = jnp.asarray([-0.002, 0.0, 0.0005, 0.003])
+    np.testing.assert_allclose(float(hand_in_object_energy(surface_d)), 0.002, rtol=1e-6)
+    np.testing.assert_allclose(
+        float(hand_in_object_energy(surface_d, 0.001)), 0.003 + 0.001 + 0.0005, rtol=1e-6
+    )
+
+    # Object samples just beyond the end of the capsule farthest from the hand's centre,
+    # 0.5 mm off its surface along its axis: nothing else is near them.
+    poses = forward_kinematics(shadow, jnp.zeros(3), jnp.asarray([1.0, 0, 0, 0]), shadow.init_q())
+    n = shadow.primitives.count
+    axes, centres, sizes = (np.asarray(a) for a in _primitive_frames(shadow, poses, np.arange(n)))
+    kinds = np.asarray(shadow.primitives.kind)
+    capsules = np.flatnonzero(kinds == CAPSULE)
+    far = capsules[np.argmax(np.linalg.norm(centres[capsules] - centres.mean(0), axis=1))]
+    axis = axes[far][:, 2]
+    axis = axis * np.sign(axis @ (centres[far] - centres.mean(0)))
+    gap = 0.0005
+    tip = centres[far] + axis * (sizes[far, 1] + sizes[far, 0] + gap)
+    side = np.cross(axis, [0.0, 0.0, 1.0])
+    side /= np.linalg.norm(side)
+    pts = jnp.asarray(np.stack([tip, tip + 1e-4 * side]))  # two samples, both ~0.5 mm off
+    # Precondition: every other primitive is more than 2 mm from the samples.
+    for i in range(n):
+        local = (np.asarray(pts) - centres[i]) @ axes[i]
+        d = np.asarray(
+            primitive_sdf(int(kinds[i]), jnp.asarray(sizes[i : i + 1]), *local.T[:, None])
+        )
+        assert (d > 0.002).all() or i == far, i
+
+    assert float(object_in_hand_energy(shadow, poses, pts)) == 0.0
+    assert float(object_in_hand_energy(shadow, poses, pts, 0.0004)) == 0.0
+    e = float(object_in_hand_energy(shadow, poses, pts, 0.001))
+    # Each sample lies ~gap off the rounded end: shortfall ~(1 mm - gap) each.
+    np.testing.assert_allclose(e, 2 * (0.001 - gap), atol=2e-5)
+    grad = jax.grad(lambda p: object_in_hand_energy(shadow, poses, p, 0.001))(pts)
+    assert np.all(np.isfinite(np.asarray(grad))) and float(jnp.abs(grad).sum()) > 0
 
 
 def test_self_penetration_gradient_matches_plain_autodiff(shadow):
