@@ -72,10 +72,12 @@ def object_in_hand_energy(
     object_points: Float[Array, "m 3"],
     margin: float = 0.0,
 ) -> Float[Array, ""]:
-    """Object surface samples inside the hand's collision primitives.
+    """Object surface samples inside the hand's collision primitives, grown by `margin`
+    (m; radii and box half extents, so a sample within `margin` of a primitive counts).
 
-    Sum over primitives and points of the penetration depth (a point inside two
-    overlapping primitives counts twice; zero exactly when nothing penetrates). Summing
+    Sum over primitives and points of the penetration depth into the grown primitives (a
+    point inside two overlapping primitives counts twice; zero exactly when nothing comes
+    within the margin). Summing
     per primitive instead of taking the nearest primitive first avoids a (k, m) stack and
     min; capsules are measured against their world-frame segments, boxes by their nearest
     face; the gradient is formed in the forward pass (`energies._penetration`): this term
