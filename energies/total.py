@@ -9,6 +9,17 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
+from energies._checks import (
+    BOOL,
+    FINITE,
+    NON_NEGATIVE,
+    NON_NEGATIVE_INT,
+    POSITIVE,
+    POSITIVE_INT,
+    UNIT_INTERVAL,
+    check_fields,
+    is_number,
+)
 from energies.force_closure import (
     contact_wrenches,
     dfc_energy,
@@ -42,10 +53,21 @@ LP_CHUNK = 256
 
 @dataclasses.dataclass(frozen=True)
 class EnergyWeights:
-    """Weights of the energy terms (E = sum_k w_k E_k). `table` is used in tabletop mode.
+    """Weights of the energy terms (E = sum_k w_k E_k), all >= 0.
 
     DexVLG's weights; synthesis raises `fc` to 3 and `pen` to 300 (see
     `jaxgrasp.SynthesisConfig`).
+
+    Attributes:
+        fc: force closure (LP-relaxed DFC).
+        bar: part barrier (fingertips and hand samples near the other parts).
+        dis: contact distance (fingertips and palm to the object / target part).
+        pen: hand-object penetration.
+        spen: self-penetration between hand links.
+        limit: joint-limit violation.
+        dir: contact direction (finger pads facing the surface).
+        table: table penetration (tabletop mode; synthesis uses
+            `SynthesisConfig.table_weight`).
     """
 
     fc: float = 1.0
@@ -57,20 +79,25 @@ class EnergyWeights:
     dir: float = 1.0
     table: float = 0.0
 
+    def __post_init__(self):
+        # A negative weight would reward what the term penalises.
+        check_fields(self, {f.name: NON_NEGATIVE for f in dataclasses.fields(self)})
+
 
 @dataclasses.dataclass(frozen=True)
 class EnergyParams:
     """Constants of the energy terms.
 
-    Fields:
-        d0: palm stand-off distance of E_dis (m), DexVLG: 1 cm (synthesis uses 0, see
-            `jaxgrasp.SynthesisConfig`).
+    Attributes:
+        d0: palm stand-off distance of E_dis (m); DexVLG: 1 cm, synthesis: 0.
         w_palm: palm weight inside E_dis (synthesis uses 3).
         barrier_d_hat: IPC barrier activation distance (m).
-        tau_fc, tau_f: LP-DFC switch thresholds (eq. 11): use the LP forces when the
-            best net wrench P < tau_fc and every contact force >= tau_f (max force = 1).
+        tau_fc: LP-DFC switch (eq. 11): the LP forces are used when the best net
+            wrench P < tau_fc and every contact force >= tau_f.
+        tau_f: LP-DFC switch: the smallest contact force (the largest is 1).
         use_lp: LP-relaxed DFC (True) or plain DFC.
-        table_normal, table_height: the table plane {x . n = h} in the object frame.
+        table_normal: unit normal n of the table plane {x . n = h} (object frame).
+        table_height: h of the table plane (m).
         pen_object_points: object surface samples the object-in-hand penetration
             reads: an evenly spread subset of the whole object (its cost grows with
             the count; see `energies.object_samples`).
@@ -100,6 +127,29 @@ class EnergyParams:
     barrier_hand_stride: int = 1
     part_contact_radius: float = 0.003
     pen_margin: float = 0.0
+
+    def __post_init__(self):
+        check_fields(
+            self,
+            {
+                "d0": NON_NEGATIVE,
+                "w_palm": NON_NEGATIVE,
+                "barrier_d_hat": POSITIVE,
+                "tau_fc": NON_NEGATIVE,
+                "tau_f": UNIT_INTERVAL,  # forces are scaled to a maximum of 1
+                "use_lp": BOOL,
+                "table_normal": (_is_unit_vector, "a unit vector of 3 numbers"),
+                "table_height": FINITE,
+                "pen_object_points": POSITIVE_INT,
+                "barrier_hand_stride": NON_NEGATIVE_INT,
+                "part_contact_radius": FINITE,
+                "pen_margin": NON_NEGATIVE,
+            },
+        )
+
+
+def _is_unit_vector(v) -> bool:
+    return len(v) == 3 and all(map(is_number, v)) and abs(float(np.linalg.norm(v)) - 1) < 1e-3
 
 
 def length_scale(target: GraspTarget) -> float:

@@ -10,9 +10,13 @@ from typing import Annotated, Any, Literal
 
 import tyro
 
+from jaxgrasp.synthesis import SynthesisConfig
 from jaxgrasp.training import TrainConfig
+from sim.config import SimConfig
 
 _TRAIN_DEFAULTS = TrainConfig()
+_SYNTHESIS_DEFAULTS = SynthesisConfig()
+_SIM_DEFAULTS = SimConfig()
 
 os.environ.setdefault("MUJOCO_GL", "disable")
 
@@ -106,6 +110,7 @@ def validate(
     backend: Literal["mujoco", "mjx"] = "mujoco",
     json: Path | None = None,
     table_height: float | None = None,
+    sim: SimConfig = _SIM_DEFAULTS,
 ) -> None:
     """Validate a saved grasp set in simulation (disturbance test + exact checks).
 
@@ -115,6 +120,7 @@ def validate(
         json: write the summary and per-grasp results here.
         table_height: add a table plane at this height (object frame); default: the
             grasp set's own table (tabletop grasps), else none.
+        sim: physics, protocol and acceptance thresholds (`sim.SimConfig`).
     """
     import json as _json
 
@@ -127,7 +133,7 @@ def validate(
     hand_model = load_hand(gs.hand)
     obj = object_from_reference(gs.object_ref, gs.object_scale)
     report = run_validation(
-        hand_model, obj, gs, part=gs.part, backend=backend, table_height=table_height
+        hand_model, obj, gs, part=gs.part, backend=backend, config=sim, table_height=table_height
     )
     print(format_summary(report.summary))
     if json is not None:
@@ -148,6 +154,8 @@ def synthesize(
     hand: str = "shadow",
     validate: bool = False,
     tabletop: bool = False,
+    synthesis: SynthesisConfig = _SYNTHESIS_DEFAULTS,
+    sim: SimConfig = _SIM_DEFAULTS,
 ) -> None:
     """Optimize grasps of one object; write grasps.npz, pictures and summary.json.
 
@@ -164,6 +172,9 @@ def synthesize(
         validate: also validate in MuJoCo (disturbance test + exact checks).
         tabletop: the object rests on a table at its lowest point (z up); grasps keep
             above it.
+        synthesis: optimizer, energy and initialization settings
+            (`jaxgrasp.SynthesisConfig`; --steps overrides its steps).
+        sim: validation physics and thresholds (`sim.SimConfig`), with --validate.
     """
     from jaxgrasp.objects import object_from_reference
     from jaxgrasp.pipeline import run_synthesis
@@ -180,6 +191,8 @@ def synthesize(
         seed=seed,
         validate=validate,
         tabletop=tabletop,
+        config=synthesis,
+        sim_config=sim,
     )
     _print_run(summary, out)
 
@@ -213,6 +226,7 @@ def generate(
     hand: str = "shadow",
     tabletop: bool = False,
     quiet: bool = False,
+    synthesis: SynthesisConfig = _SYNTHESIS_DEFAULTS,
 ) -> None:
     """Generate a captioned dataset: synthesis -> validation -> captions for every object
     x part x mode, one shard per job + manifest.json. Kill it any time; rerunning the same
@@ -231,6 +245,9 @@ def generate(
         hand: registered hand name.
         tabletop: objects rest on a table at their lowest point; grasps stay above it.
         quiet: no progress bar.
+        synthesis: optimizer, energy and initialization settings
+            (`jaxgrasp.SynthesisConfig`; --steps overrides its steps). A dataset resumes
+            only with the settings it was started with.
     """
     from jaxgrasp.dataset import DatasetConfig, generate_dataset
 
@@ -243,6 +260,7 @@ def generate(
         seed=seed,
         hand=hand,
         tabletop=tabletop,
+        synthesis=synthesis,
     )
     manifest = generate_dataset(objects, out, config, progress=not quiet)
     valid = sum(j["valid"] for j in manifest["jobs"])
@@ -343,6 +361,9 @@ def train(
         out: run directory.
         config: training settings.
         quiet: no progress bar.
+        synthesis: optimizer, energy and initialization settings
+            (`jaxgrasp.SynthesisConfig`; --steps overrides its steps). A dataset resumes
+            only with the settings it was started with.
     """
     from jaxgrasp.training import train as train_model
 

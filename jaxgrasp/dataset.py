@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from energies._checks import BOOL, NON_NEGATIVE_INT, POSITIVE_INT, check_fields, is_integer
 from jaxgrasp._io import write_json_atomic
 from jaxgrasp.grasp_set import GraspSet, GraspSetError
 from jaxgrasp.synthesis import MODES, SynthesisConfig, resting_height, synthesize
@@ -66,6 +67,33 @@ class DatasetConfig:
     hand: str = "shadow"
     tabletop: bool = False
     synthesis: SynthesisConfig = SynthesisConfig()
+
+    def __post_init__(self):
+        # Checked here, before a run writes anything to its dataset directory.
+        check_fields(
+            self,
+            {
+                "num": POSITIVE_INT,
+                "steps": (
+                    lambda s: s is None or NON_NEGATIVE_INT[0](s),
+                    "None or an integer >= 0",
+                ),
+                "modes": (
+                    lambda m: len(m) > 0 and all(x in MODES for x in m),
+                    f"a non-empty list of {', '.join(MODES)}",
+                ),
+                "parts": BOOL,
+                "whole_object": (
+                    lambda w: isinstance(w, bool) and (w or self.parts),
+                    "True or False, and True when parts is False (else nothing to do)",
+                ),
+                "seed": (is_integer, "an integer"),
+                "hand": (lambda h: isinstance(h, str) and h != "", "a hand name"),
+                "tabletop": BOOL,
+                "synthesis": (lambda c: isinstance(c, SynthesisConfig), "a SynthesisConfig"),
+            },
+            DatasetError,
+        )
 
     def describe(self) -> dict:
         return json.loads(json.dumps(dataclasses.asdict(self), default=str))
@@ -135,11 +163,6 @@ def _seeds(text: str, item: str) -> list[int]:
 def plan_jobs(refs: Sequence[str], config: DatasetConfig, part_names=None) -> list[Job]:
     """Every (object, part, mode) job, in a fixed order. `part_names(ref)` lists an
     object's parts (default: load the object)."""
-    for mode in config.modes:
-        if mode not in MODES:
-            raise DatasetError(f"unknown mode '{mode}'; choose from {', '.join(MODES)}")
-    if not (config.parts or config.whole_object):
-        raise DatasetError("nothing to do: enable parts and/or whole_object")
     part_names = part_names or object_part_names
     jobs: list[Job] = []
     for ref in refs:

@@ -26,6 +26,7 @@ import numpy as np
 import trimesh
 from scipy.spatial import cKDTree
 
+from energies._checks import NON_NEGATIVE, check_fields, is_number
 from energies.hand_state import hand_state
 from kinematics import HandModel
 
@@ -38,7 +39,7 @@ TABLE_OVERSAMPLE = 4
 class InitConfig:
     """Initial pose sampling.
 
-    Fields:
+    Attributes:
         retreat: palm-origin distance from the grasp point, uniform in this range (m).
         jitter_deg: std of the random sideways rotation (degrees).
         position_jitter: std of a random offset of the palm origin (m).
@@ -57,6 +58,23 @@ class InitConfig:
     q_noise: float = 0.05
     table_clearance: float = 0.01
     part_margin: float = 0.03
+
+    def __post_init__(self):
+        check_fields(
+            self,
+            {
+                "retreat": (_is_range, "(low, high) with 0 <= low <= high, in metres"),
+                "jitter_deg": NON_NEGATIVE,
+                "position_jitter": NON_NEGATIVE,
+                "q_noise": NON_NEGATIVE,
+                "table_clearance": NON_NEGATIVE,
+                "part_margin": NON_NEGATIVE,
+            },
+        )
+
+
+def _is_range(r) -> bool:
+    return len(r) == 2 and all(map(is_number, r)) and 0 <= r[0] <= r[1]
 
 
 def initial_poses(

@@ -6,6 +6,7 @@ is `jaxgrasp show`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ import numpy as np
 from jaxgrasp._io import write_json_atomic
 from jaxgrasp.grasp_set import GraspSet
 from jaxgrasp.synthesis import SynthesisConfig, synthesize
+from sim.config import SimConfig
 
 SUMMARY_KEYS = (
     "num_grasps",
@@ -45,11 +47,14 @@ def run_synthesis(
     tabletop: bool = False,
     top_k: int = 4,
     config: SynthesisConfig | None = None,
+    sim_config: SimConfig | None = None,
     log=print,
 ) -> dict:
     """Synthesize grasps of `obj` (a PreparedObject), optionally validate them, write
     `grasps.npz`, `validation.json`, `summary.json` and PNGs of the best grasps to `out`.
-    `tabletop`: the object rests on a table (see `synthesize`). Returns the summary."""
+    `tabletop`: the object rests on a table (see `synthesize`); `config` / `sim_config`:
+    synthesis and validation settings (defaults: the library's; the summary records
+    both). Returns the summary."""
     from kinematics import load_hand
 
     hand = load_hand(hand_name)
@@ -88,13 +93,14 @@ def run_synthesis(
         "num_grasps": grasps.count,
         "synthesis_seconds": synth_s,
         "energy_median": float(np.median(grasps.energy)),
+        "synthesis_config": _settings(config or SynthesisConfig(), steps),
     }
     order = np.argsort(grasps.energy)
     if validate:
         from sim import validate as run_validation
 
         log("validating in MuJoCo (six-direction disturbance test + exact checks)")
-        report = run_validation(hand, obj, grasps, part=part)
+        report = run_validation(hand, obj, grasps, part=part, config=sim_config)
         (out / "validation.json").write_text(json.dumps(report.to_json(), indent=2))
         summary.update({k: v for k, v in report.summary.items() if k != "config"})
         summary["sim_config"] = report.summary["config"]
@@ -114,6 +120,13 @@ def run_synthesis(
     summary["pictures"] = [str(p) for p in pictures]
     write_json_atomic(out / "summary.json", summary)
     return summary
+
+
+def _settings(config: SynthesisConfig, steps: int | None) -> dict:
+    """The synthesis settings as JSON (with `steps` as the run used it)."""
+    if steps is not None:
+        config = dataclasses.replace(config, steps=steps)
+    return json.loads(json.dumps(dataclasses.asdict(config)))
 
 
 def show_grasps(

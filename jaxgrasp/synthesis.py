@@ -40,6 +40,7 @@ from energies import (
     length_scale,
     target_samples,
 )
+from energies._checks import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, check_fields
 from jaxgrasp.grasp_set import GraspSet
 from jaxgrasp.initialization import InitConfig, initial_poses
 from jaxgrasp.sdf import SDFGrid, part_clearance_query, sdf_query
@@ -64,11 +65,15 @@ class SynthesisError(ValueError):
 class SynthesisConfig:
     """Optimizer and energy settings.
 
-    Fields:
+    Attributes:
         steps: optimizer iterations.
-        lr_pos / lr_rot / lr_q: Adam learning rates of root position (m), quaternion
-            and joints (rad), each decayed by cosine to 10 % over the run.
-        weights / params: energy weights and constants.
+        lr_pos: Adam learning rate of the root position (m), decayed by cosine to 10 %
+            over the run (as are the other two).
+        lr_rot: Adam learning rate of the root quaternion.
+        lr_q: Adam learning rate of the joints (rad).
+        weights: energy weights (synthesis: force closure 3, penetration 300).
+        params: energy constants (synthesis: palm on the surface, 1 mm penetration
+            margin).
         init: initial pose sampling.
         energy_chunk: hands per vmapped energy evaluation (cache-sized on CPU).
         device_batch: hands per compiled call on each device (memory budget).
@@ -105,6 +110,24 @@ class SynthesisConfig:
     energy_chunk: int = 16
     device_batch: int = 1024
     table_weight: float = 100.0
+
+    def __post_init__(self):
+        check_fields(
+            self,
+            {
+                "steps": NON_NEGATIVE_INT,
+                "lr_pos": POSITIVE,
+                "lr_rot": POSITIVE,
+                "lr_q": POSITIVE,
+                "weights": (lambda w: isinstance(w, EnergyWeights), "an EnergyWeights"),
+                "params": (lambda p: isinstance(p, EnergyParams), "an EnergyParams"),
+                "init": (lambda i: isinstance(i, InitConfig), "an InitConfig"),
+                "energy_chunk": POSITIVE_INT,
+                "device_batch": POSITIVE_INT,
+                "table_weight": NON_NEGATIVE,
+            },
+            SynthesisError,
+        )
 
 
 def synthesize(
@@ -404,7 +427,7 @@ def _optimizer(hand, fingers, config: SynthesisConfig, tabletop: bool = False):
 def _compiled_part(config: SynthesisConfig) -> SynthesisConfig:
     """The settings the compiled optimizer depends on (not `steps`, `device_batch` or the
     traced weights)."""
-    return dataclasses.replace(config, steps=0, device_batch=0, weights=EnergyWeights())
+    return dataclasses.replace(config, steps=0, device_batch=1, weights=EnergyWeights())
 
 
 def _check_inputs(hand, obj, part, mode, num, config):
@@ -412,8 +435,6 @@ def _check_inputs(hand, obj, part, mode, num, config):
         raise SynthesisError(f"unknown mode '{mode}'; choose one of {', '.join(MODES)}")
     if not isinstance(num, int | np.integer) or num <= 0:
         raise SynthesisError(f"num must be a positive integer, got {num}")
-    if config.steps < 0:
-        raise SynthesisError(f"steps must be >= 0, got {config.steps}")
     if part is not None:
         obj.part_index(part)  # ObjectError naming the parts
     size = float(np.linalg.norm(np.ptp(np.asarray(obj.vertices), axis=0)))

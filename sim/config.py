@@ -4,6 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 
+from energies._checks import (
+    NON_NEGATIVE,
+    NON_NEGATIVE_INT,
+    POSITIVE,
+    POSITIVE_INT,
+    check_fields,
+    one_of,
+)
+
 
 @dataclasses.dataclass(frozen=True)
 class SimConfig:
@@ -22,6 +31,34 @@ class SimConfig:
     +-x, +-y, +-z, a force `force_scale * mass * dir` (N) pushes the object's centre of
     mass for `hold_s`. A grasp survives a direction if the object's centre of mass moved
     < `max_translation` (m) and it turned < `max_rotation_deg` from where it started.
+
+    Attributes:
+        timestep: simulation time step (s).
+        integrator: euler, implicit, implicitfast or rk4.
+        friction: sliding friction coefficient of every contact.
+        torsional_friction: torsional friction (m).
+        rolling_friction: rolling friction (m).
+        condim: contact dimensionality (1, 3, 4 or 6).
+        cone: friction cone, elliptic or pyramidal.
+        impratio: friction-to-normal constraint stiffness ratio (see above).
+        object_mass: object mass (kg), spread uniformly over its volume.
+        kp: position gain of the finger servos (N m / rad).
+        kv: damping of the finger servos (N m s / rad).
+        close_s: ramp of the joint targets from pregrasp to grasp (s).
+        squeeze_s: ramp of the joint targets from grasp to squeeze (s).
+        hold_s: how long each push lasts (s).
+        force_scale: the push is force_scale * object_mass (N) along each direction.
+        max_translation: largest allowed object displacement (m).
+        max_rotation_deg: largest allowed object rotation (degrees).
+        max_penetration: largest hand-object penetration, exact meshes (m).
+        max_self_penetration: largest penetration between hand links (m).
+        contact_distance: a finger within this distance of the object is in contact (m).
+        part_alignment_distance: hand links within this distance of the object must be
+            nearest the target part (m).
+        min_contacts: fingers (palm included) in contact a valid grasp needs.
+        coacd_threshold: CoACD concavity threshold of the object's convex pieces.
+        coacd_max_hulls: most convex pieces per part.
+        mjx_dtype: float type of the MJX backend (MuJoCo C is always float64).
     """
 
     timestep: float = 0.005
@@ -56,20 +93,36 @@ class SimConfig:
     mjx_dtype: str = "float64"
 
     def __post_init__(self):
-        checks = {
-            "timestep": self.timestep > 0,
-            "friction": self.friction > 0,
-            "condim": self.condim in (1, 3, 4, 6),
-            "cone": self.cone in ("elliptic", "pyramidal"),
-            "integrator": self.integrator in ("euler", "implicit", "implicitfast", "rk4"),
-            "object_mass": self.object_mass > 0,
-            "kp": self.kp > 0,
-            "hold_s": self.hold_s > 0,
-            "mjx_dtype": self.mjx_dtype in ("float32", "float64"),
-        }
-        bad = [k for k, ok in checks.items() if not ok]
-        if bad:
-            raise ValueError(f"invalid SimConfig field(s): {', '.join(bad)}")
+        check_fields(
+            self,
+            {
+                "timestep": POSITIVE,
+                "integrator": one_of("euler", "implicit", "implicitfast", "rk4"),
+                "friction": POSITIVE,
+                "torsional_friction": NON_NEGATIVE,
+                "rolling_friction": NON_NEGATIVE,
+                "condim": one_of(1, 3, 4, 6),
+                "cone": one_of("elliptic", "pyramidal"),
+                "impratio": POSITIVE,
+                "object_mass": POSITIVE,
+                "kp": POSITIVE,
+                "kv": NON_NEGATIVE,
+                "close_s": POSITIVE,
+                "squeeze_s": POSITIVE,
+                "hold_s": POSITIVE,
+                "force_scale": NON_NEGATIVE,
+                "max_translation": POSITIVE,
+                "max_rotation_deg": POSITIVE,
+                "max_penetration": POSITIVE,
+                "max_self_penetration": POSITIVE,
+                "contact_distance": NON_NEGATIVE,
+                "part_alignment_distance": NON_NEGATIVE,
+                "min_contacts": NON_NEGATIVE_INT,
+                "coacd_threshold": POSITIVE,
+                "coacd_max_hulls": POSITIVE_INT,
+                "mjx_dtype": one_of("float32", "float64"),
+            },
+        )
 
     @property
     def close_steps(self) -> int:

@@ -48,6 +48,21 @@ def test_object_specs():
             parse_objects(bad)
 
 
+def test_bad_settings_are_refused_before_anything_is_written():
+    cases = {
+        "num = 0 (must be an integer > 0)": dict(num=0),
+        "modes = ('wrap', 'claw')": dict(modes=("wrap", "claw")),
+        "modes = ()": dict(modes=()),
+        "whole_object = False (must be True or False, and True when parts": dict(parts=False),
+        "steps = -4 (must be None or an integer >= 0)": dict(steps=-4),
+    }
+    for message, kwargs in cases.items():
+        with pytest.raises(DatasetError) as err:
+            DatasetConfig(**kwargs)
+        assert message in str(err.value), str(err.value)
+    assert DatasetConfig(parts=False, whole_object=True).whole_object
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
     out = tmp_path_factory.mktemp("uninterrupted")

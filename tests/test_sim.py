@@ -110,8 +110,10 @@ def test_bad_input_gets_clear_errors(shadow, bar, scene):
         validate(shadow, bar, grasps, backend="bullet", scene=scene)
     with pytest.raises(ValueError, match="shape"):
         validate(shadow, bar, grasps._replace(q_grasp=grasps.q_grasp[:, :5]), scene=scene)
-    with pytest.raises(ValueError, match="invalid SimConfig"):
+    with pytest.raises(ValueError, match=r"invalid SimConfig: timestep = -1.0 \(must be a finite"):
         SimConfig(timestep=-1.0)
+    with pytest.raises(ValueError, match=r"max_rotation_deg = 0.0 .*coacd_max_hulls = 0"):
+        SimConfig(max_rotation_deg=0.0, coacd_max_hulls=0)
 
 
 def test_grasp_set_roundtrip_and_cli_validate(shadow, tmp_path, capsys):

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from energies import EnergyWeights
+from energies import EnergyParams, EnergyWeights
 from jaxgrasp import objects
 from jaxgrasp.cli import main as cli_main
 from jaxgrasp.grasp_set import GraspSet
@@ -23,7 +23,7 @@ from jaxgrasp.initialization import InitConfig, initial_poses
 from jaxgrasp.object_model import ObjectError
 from jaxgrasp.pipeline import SUMMARY_KEYS, run_synthesis
 from jaxgrasp.synthesis import SynthesisConfig, SynthesisError, resting_height, synthesize
-from sim import GraspPoses, build_scene, check_grasps, validate
+from sim import GraspPoses, SimConfig, build_scene, check_grasps, validate
 
 # Tiny runs: the point is the plumbing, not grasp quality (see benchmarks/synthesis.py).
 TINY = SynthesisConfig(steps=4, energy_chunk=4, device_batch=8)
@@ -135,15 +135,56 @@ def test_bad_input_gets_clear_errors(shadow, knife):
         synthesize(shadow, knife, "handle", num=0, config=TINY)
     with pytest.raises(SynthesisError, match="unknown mode"):
         synthesize(shadow, knife, "handle", mode="claw", num=2, config=TINY)
+    with pytest.raises(SynthesisError, match=r"steps = -1 \(must be an integer >= 0\)"):
+        synthesize(shadow, knife, "handle", num=2, steps=-1, config=TINY)
     tiny = objects.object_from_reference("procedural:knife:0")
-    import dataclasses
-
     small = dataclasses.replace(tiny, vertices=np.asarray(tiny.vertices) * 0.01)
     with pytest.raises(SynthesisError, match="too small"):
         synthesize(shadow, small, None, num=2, config=TINY)
     large = dataclasses.replace(tiny, vertices=np.asarray(tiny.vertices) * 20)
     with pytest.raises(SynthesisError, match="too large"):
         synthesize(shadow, large, None, num=2, config=TINY)
+
+
+def test_bad_settings_fail_where_they_are_made():
+    """Each settings class names the bad field, its value and the rule, all at once; a
+    negative weight or margin would otherwise run and reward what it should penalise."""
+    cases = [
+        (lambda: EnergyWeights(pen=-1.0), "EnergyWeights: pen = -1.0"),
+        (lambda: EnergyWeights(fc=float("nan")), "fc = nan"),
+        (
+            lambda: EnergyParams(pen_margin=-1e-3),
+            "pen_margin = -0.001 (must be a finite number >= 0)",
+        ),
+        (lambda: EnergyParams(barrier_d_hat=0.0), "barrier_d_hat = 0.0"),
+        (lambda: EnergyParams(tau_f=2.0), "tau_f = 2.0 (must be a number in [0, 1])"),
+        (lambda: EnergyParams(table_normal=(0.0, 0.0, 2.0)), "table_normal"),
+        (lambda: EnergyParams(pen_object_points=0), "pen_object_points = 0"),
+        (lambda: InitConfig(retreat=(0.05, 0.02)), "InitConfig: retreat"),
+        (lambda: InitConfig(q_noise=-0.1), "q_noise = -0.1"),
+        (
+            lambda: SynthesisConfig(lr_q=0.0, energy_chunk=0),
+            "energy_chunk = 0 (must be an integer > 0)",
+        ),
+        (lambda: SynthesisConfig(params=EnergyWeights()), "params = EnergyWeights"),
+        (lambda: dataclasses.replace(TINY, device_batch=-8), "device_batch = -8"),
+    ]
+    for make, message in cases:
+        with pytest.raises(ValueError) as err:
+            make()
+        assert message in str(err.value), (message, str(err.value))
+    with pytest.raises(ValueError) as err:  # every bad field, in one line
+        SynthesisConfig(lr_q=0.0, energy_chunk=0)
+    assert str(err.value) == (
+        "invalid SynthesisConfig: lr_q = 0.0 (must be a finite number > 0); "
+        "energy_chunk = 0 (must be an integer > 0)"
+    )
+    # The optimizer traces some weights and the table height through these classes.
+    traced = jax.jit(
+        lambda w, h: EnergyWeights(pen=w).pen + EnergyParams(table_height=h).table_height
+    )
+    assert float(traced(2.0, 1.0)) == 3.0
+    assert EnergyWeights(pen=np.float32(3.0)).pen == 3.0  # numpy scalars are numbers
 
 
 def test_pipeline_rejects_bad_input_before_writing(knife, tmp_path):
@@ -170,6 +211,8 @@ def test_pipeline_writes_grasps_pictures_summary_and_show_works(knife, tmp_path)
         assert key in written, key
     assert written["num_grasps"] == 4 and 0.0 <= written["valid_fraction"] <= 1.0
     assert written["table_height"] is None and "table" not in written["pass_rate"]
+    assert written["synthesis_config"]["steps"] == TINY.steps
+    assert written["sim_config"]["kp"] == SimConfig().kp
     assert len(summary["pictures"]) == 2 and all(
         Path(p).stat().st_size > 0 for p in summary["pictures"]
     )
@@ -184,6 +227,23 @@ def test_pipeline_writes_grasps_pictures_summary_and_show_works(knife, tmp_path)
         ]
     )
     assert (tmp_path / "show" / "grasp_00.png").stat().st_size > 0
+
+
+def test_cli_takes_synthesis_settings_and_rejects_bad_ones(tmp_path, capsys):
+    out = tmp_path / "cli"
+    tiny = ["--num", "2", "--steps", "3", "--synthesis.energy-chunk", "4"]
+    target = ["procedural:knife:0", "--part", "handle", "--out", str(out)]
+    cli_main(["synthesize", *target, *tiny, "--synthesis.weights.fc", "5"])
+    settings = json.loads((out / "summary.json").read_text())["synthesis_config"]
+    assert settings["weights"]["fc"] == 5.0 and settings["steps"] == 3
+    default_params = dataclasses.asdict(SynthesisConfig().params)
+    assert settings["params"] == json.loads(json.dumps(default_params))
+    bad = tmp_path / "bad"
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["synthesize", *target[:3], "--out", str(bad), *tiny,
+                  "--synthesis.params.pen-margin", "-0.001"])  # fmt: skip
+    assert exit_info.value.code == 2 and not bad.exists()
+    assert "pen_margin = -0.001 (must be a finite number >= 0)" in capsys.readouterr().err
 
 
 def test_strong_barrier_run_stays_finite(shadow):
