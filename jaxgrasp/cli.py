@@ -361,9 +361,6 @@ def train(
         out: run directory.
         config: training settings.
         quiet: no progress bar.
-        synthesis: optimizer, energy and initialization settings
-            (`jaxgrasp.SynthesisConfig`; --steps overrides its steps). A dataset resumes
-            only with the settings it was started with.
     """
     from jaxgrasp.training import train as train_model
 

@@ -48,7 +48,7 @@ def test_object_specs():
             parse_objects(bad)
 
 
-def test_bad_settings_are_refused_before_anything_is_written():
+def test_bad_dataset_settings_are_refused_when_made():
     cases = {
         "num = 0 (must be an integer > 0)": dict(num=0),
         "modes = ('wrap', 'claw')": dict(modes=("wrap", "claw")),
