@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from energies._checks import BOOL, NON_NEGATIVE_INT, POSITIVE_INT, check_fields, is_integer
+from energies._checks import BOOL, POSITIVE_INT, check_fields, is_integer
 from jaxgrasp._io import write_json_atomic
 from jaxgrasp.grasp_set import GraspSet, GraspSetError
 from jaxgrasp.synthesis import MODES, SynthesisConfig, resting_height, synthesize
@@ -75,7 +75,7 @@ class DatasetConfig:
             {
                 "num": POSITIVE_INT,
                 "steps": (
-                    lambda s: s is None or NON_NEGATIVE_INT[0](s),
+                    lambda s: s is None or (is_integer(s) and s >= 0),
                     "None or an integer >= 0",
                 ),
                 "modes": (

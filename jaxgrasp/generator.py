@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from energies._checks import is_number
 from jaxgrasp.flow_model import FlowNet
 from jaxgrasp.grasp_set import GraspSet
 from jaxgrasp.grasp_vector import Normalizer, from_vector
@@ -118,7 +119,7 @@ def generate(
         raise GenerationError(f"num and steps must be positive (got num={num}, steps={steps})")
     if method not in METHODS:
         raise GenerationError(f"unknown method '{method}'; choose one of {', '.join(METHODS)}")
-    if not (np.isfinite(temperature) and temperature >= 0):
+    if not (is_number(temperature) and temperature >= 0):
         raise GenerationError(f"temperature must be a finite number >= 0 (got {temperature})")
     try:
         tokens = model.tokenizer.encode([instruction])
