@@ -34,7 +34,9 @@ from jaxgrasp.synthesis import MODES, SynthesisConfig, resting_height, synthesiz
 
 MANIFEST = "manifest.json"
 SHARDS = "shards"
-FORMAT_VERSION = 1
+# 2: grasps squeeze with the wrist too (GraspSet format 2). A dataset started with
+# format 1 is not resumed with format-2 shards (the settings check refuses it).
+FORMAT_VERSION = 2
 
 
 class DatasetError(ValueError):
@@ -391,6 +393,7 @@ class GraspDataset:
     Fields (N valid grasps):
         root_pos: Shape: (N, 3). root_quat (wxyz): Shape: (N, 4).
         q_pregrasp / q_grasp / q_squeeze: Shape: (N, n_q) each.
+        root_pos_squeeze: root position from the squeeze on. Shape: (N, 3).
         object_index: index into `object_refs`. Shape: (N,).
         captions, parts, modes: one string per grasp.
         hand: the hand's registry name.
@@ -401,6 +404,7 @@ class GraspDataset:
     q_pregrasp: np.ndarray
     q_grasp: np.ndarray
     q_squeeze: np.ndarray
+    root_pos_squeeze: np.ndarray
 
     def __init__(self, path: str | Path, include_invalid: bool = False):
         path = Path(path)
@@ -484,7 +488,14 @@ class GraspDataset:
             epoch += 1
 
 
-_GRASP_FIELDS = ("root_pos", "root_quat", "q_pregrasp", "q_grasp", "q_squeeze")
+_GRASP_FIELDS = (
+    "root_pos",
+    "root_quat",
+    "q_pregrasp",
+    "q_grasp",
+    "q_squeeze",
+    "root_pos_squeeze",
+)
 
 
 def export_dexgraspbench(dataset: str | Path | GraspDataset, out: str | Path) -> int:
@@ -512,11 +523,11 @@ def export_dexgraspbench(dataset: str | Path | GraspDataset, out: str | Path) ->
         folder.mkdir(parents=True, exist_ok=True)
         mesh_path = (folder / "mesh.obj").resolve()
         ds.object(index).trimesh().export(mesh_path)
-        root = np.concatenate([ds.root_pos[rows], ds.root_quat[rows]], axis=1)
         stages = {}
         for name in ("pregrasp", "grasp", "squeeze"):
+            pos = ds.root_pos_squeeze if name == "squeeze" else ds.root_pos
             q = np.asarray(joints(hand, getattr(ds, f"q_{name}")[rows]))
-            stages[name] = np.concatenate([root, q], axis=1)
+            stages[name] = np.concatenate([pos[rows], ds.root_quat[rows], q], axis=1)
         for k, i in enumerate(rows):
             record = {
                 "obj_path": str(mesh_path),

@@ -149,7 +149,7 @@ def generate(
     except InstructionError:
         part, name, fingers = None, object_name or "object", ()
     return GraspSet(
-        *grasp_stages(model.hand, pos, quat, q),
+        **grasp_stages(model.hand, pos, quat, q)._asdict(),
         energy=np.full(num, np.nan),
         terms={},
         hand=model.hand.name,

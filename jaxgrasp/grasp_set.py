@@ -12,10 +12,12 @@ import numpy as np
 from jaxgrasp._io import write_npz_atomic
 from sim.grasps import GraspPoses
 
-_ARRAYS = ("root_pos", "root_quat", "q_pregrasp", "q_grasp", "q_squeeze")
+_ARRAYS = ("root_pos", "root_quat", "q_pregrasp", "q_grasp", "q_squeeze", "root_pos_squeeze")
 # What numpy raises for a file that is not a readable .npz (at open or at member read).
 _UNREADABLE = (OSError, ValueError, EOFError, zipfile.BadZipFile)
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Version 1 had no root_pos_squeeze: its grasps were squeezed with the root held still.
+_READABLE_VERSIONS = (1, 2)
 
 
 class GraspSetError(ValueError):
@@ -43,6 +45,9 @@ class GraspSet:
         fingers: the contact candidates the grasps were optimized with.
         table_height: the table plane z = table_height the object rests on (tabletop
             grasps; validation adds it to the scene), or None.
+        root_pos_squeeze: hand root position held from the squeeze on (see
+            `sim.grasp_stages`); None means `root_pos` (the root held still).
+            Shape: (B, 3).
     """
 
     root_pos: np.ndarray
@@ -60,8 +65,11 @@ class GraspSet:
     mode: str = "wrap"
     fingers: tuple[str, ...] = ()
     table_height: float | None = None
+    root_pos_squeeze: np.ndarray | None = None
 
     def __post_init__(self):
+        if self.root_pos_squeeze is None:
+            object.__setattr__(self, "root_pos_squeeze", np.array(self.root_pos, copy=True))
         b = np.asarray(self.root_pos).shape[0] if np.ndim(self.root_pos) == 2 else -1
         shapes = {k: np.shape(getattr(self, k)) for k in _ARRAYS}
         n_q = shapes["q_grasp"][-1] if len(shapes["q_grasp"]) == 2 else -1
@@ -71,6 +79,7 @@ class GraspSet:
             "q_pregrasp": (b, n_q),
             "q_grasp": (b, n_q),
             "q_squeeze": (b, n_q),
+            "root_pos_squeeze": (b, 3),
         }
         bad = [f"{k} {shapes[k]}" for k in _ARRAYS if shapes[k] != expected[k] or b < 0]
         if bad or np.shape(self.energy) != (b,):
@@ -85,7 +94,7 @@ class GraspSet:
 
     def poses(self) -> GraspPoses:
         """The arrays the simulator needs."""
-        return GraspPoses(*(np.asarray(getattr(self, k), dtype=np.float64) for k in _ARRAYS))
+        return GraspPoses(**{k: np.asarray(getattr(self, k), dtype=np.float64) for k in _ARRAYS})
 
     def take(self, index) -> GraspSet:
         """A subset (numpy index / mask / slice)."""
@@ -150,15 +159,20 @@ class GraspSet:
         """Inverse of `to_arrays`."""
         try:
             meta = json.loads(str(z["metadata"]))
-            arrays = {k: z[k] for k in _ARRAYS}
-            energy = z["energy"]
-            terms = {k[5:]: z[k] for k in z if k.startswith("term:")}
+            version = meta.get("format_version")
         except (ValueError, KeyError) as err:
             raise GraspSetError(f"{where} is not a jaxgrasp grasp set ({err})") from None
-        if meta.get("format_version") != FORMAT_VERSION:
+        if version not in _READABLE_VERSIONS:
             raise GraspSetError(
-                f"{where}: grasp-set format {meta.get('format_version')} is not {FORMAT_VERSION}"
+                f"{where}: grasp-set format {version} is not one of {_READABLE_VERSIONS}; "
+                "upgrade jaxgrasp to read it"
             )
+        try:
+            arrays = {k: z[k] for k in _ARRAYS if k != "root_pos_squeeze" or version != 1}
+            energy = z["energy"]
+            terms = {k[5:]: z[k] for k in z if k.startswith("term:")}
+        except KeyError as err:
+            raise GraspSetError(f"{where} is not a jaxgrasp grasp set ({err})") from None
         return cls(
             **arrays,
             energy=energy,

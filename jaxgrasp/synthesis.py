@@ -40,12 +40,19 @@ from energies import (
     length_scale,
     target_samples,
 )
-from energies._checks import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, check_fields
+from energies._checks import (
+    FINITE,
+    NON_NEGATIVE,
+    NON_NEGATIVE_INT,
+    POSITIVE,
+    POSITIVE_INT,
+    check_fields,
+)
 from jaxgrasp.grasp_set import GraspSet
 from jaxgrasp.initialization import InitConfig, initial_poses
 from jaxgrasp.sdf import SDFGrid, part_clearance_query, sdf_query
 from kinematics import HandModel
-from sim.grasps import grasp_stages
+from sim.grasps import WRIST_SQUEEZE, grasp_stages
 
 # Energy weights passed to the compiled optimizer as arguments (the table weight is
 # `SynthesisConfig.table_weight`, a constant of the tabletop program).
@@ -79,6 +86,8 @@ class SynthesisConfig:
         device_batch: hands per compiled call on each device (memory budget).
         table_weight: weight of the table term in tabletop mode (`weights.table` is
             not used: without a table the term is off).
+        wrist_squeeze: how far the squeeze pose moves the hand root along the palm
+            normal, towards the object (m; 0 holds the wrist still; `sim.grasp_stages`).
     """
 
     steps: int = 800
@@ -110,6 +119,7 @@ class SynthesisConfig:
     energy_chunk: int = 16
     device_batch: int = 1024
     table_weight: float = 100.0
+    wrist_squeeze: float = WRIST_SQUEEZE
 
     def __post_init__(self):
         check_fields(
@@ -125,6 +135,7 @@ class SynthesisConfig:
                 "energy_chunk": POSITIVE_INT,
                 "device_batch": POSITIVE_INT,
                 "table_weight": NON_NEGATIVE,
+                "wrist_squeeze": FINITE,
             },
             SynthesisError,
         )
@@ -190,9 +201,9 @@ def synthesize(
             progress(stop, num)
     pos, quat, q, energy = (np.concatenate([o[k] for o in outs]) for k in range(4))
     terms = {k: np.concatenate([o[4][k] for o in outs]) for k in outs[0][4]}
-    stages = grasp_stages(hand, pos, quat, q)
+    stages = grasp_stages(hand, pos, quat, q, wrist_squeeze=config.wrist_squeeze)
     return GraspSet(
-        *stages,
+        **stages._asdict(),
         energy=energy,
         terms=terms,
         hand=hand.name,
@@ -425,9 +436,11 @@ def _optimizer(hand, fingers, config: SynthesisConfig, tabletop: bool = False):
 
 
 def _compiled_part(config: SynthesisConfig) -> SynthesisConfig:
-    """The settings the compiled optimizer depends on (not `steps`, `device_batch` or the
-    traced weights)."""
-    return dataclasses.replace(config, steps=0, device_batch=1, weights=EnergyWeights())
+    """The settings the compiled optimizer depends on (not `steps`, `device_batch`, the
+    traced weights or the squeeze pose, made after it)."""
+    return dataclasses.replace(
+        config, steps=0, device_batch=1, weights=EnergyWeights(), wrist_squeeze=0.0
+    )
 
 
 def _check_inputs(hand, obj, part, mode, num, config):

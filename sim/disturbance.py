@@ -1,7 +1,8 @@
 """The six-direction disturbance test (DexGraspBench protocol, DESIGN.md §8), MuJoCo C.
 
 Per grasp: the hand root is placed by mocap, the fingers start at the pregrasp joints,
-their servo targets ramp to the grasp and then the squeeze joints while the object is
+their servo targets ramp to the grasp and then the squeeze joints (the root moving to
+its squeeze position, `GraspPoses.root_pos_squeeze`, during that ramp) while the object is
 held in place by a weld (so a poor closing order cannot shove it, and a hand that does
 not reach it has nothing to hold when the weld is released); from that state, with the
 weld off, six copies each hold for `hold_s` while a force of
@@ -21,7 +22,7 @@ import numpy as np
 from mujoco import rollout
 
 from kinematics import HandModel, full_joint_angles
-from sim.grasps import GraspPoses
+from sim.grasps import GraspPoses, rotate
 from sim.scene import Scene
 
 DIRECTIONS = np.array(
@@ -82,31 +83,47 @@ def initial_states(scene: Scene, hand: HandModel, grasps: GraspPoses) -> np.ndar
     return out
 
 
-def _mocap_inputs(scene: Scene, grasps: GraspPoses) -> np.ndarray:
-    """mocap_pos, mocap_quat of every mocap body for each grasp. Shape: (B, 7 nmocap)."""
+def _mocap_inputs(scene: Scene, grasps: GraspPoses, root_pos=None) -> np.ndarray:
+    """mocap_pos, mocap_quat of every mocap body for each grasp, with the hand root at
+    `root_pos` (default `grasps.root_pos`). Shape: (B, 7 nmocap)."""
     m = scene.model
     pos = np.tile(m.body_pos[m.body_mocapid >= 0][None], (grasps.count, 1, 1))
     quat = np.tile(m.body_quat[m.body_mocapid >= 0][None], (grasps.count, 1, 1))
     mocap_bodies = np.flatnonzero(m.body_mocapid >= 0)
     order = np.argsort(m.body_mocapid[mocap_bodies])
     pos, quat = pos[:, order], quat[:, order]
-    pos[:, scene.mocap], quat[:, scene.mocap] = scene.mocap_pose(grasps.root_pos, grasps.root_quat)
+    root_pos = grasps.root_pos if root_pos is None else root_pos
+    pos[:, scene.mocap], quat[:, scene.mocap] = scene.mocap_pose(root_pos, grasps.root_quat)
     return np.concatenate([pos.reshape(grasps.count, -1), quat.reshape(grasps.count, -1)], axis=1)
+
+
+def squeeze_weights(scene: Scene) -> np.ndarray:
+    """How far along grasp -> squeeze each closing step's targets are: 0 while the
+    fingers close, then a linear ramp to 1. Shape: (close_steps + squeeze_steps,)."""
+    c = scene.config
+    return np.concatenate([np.zeros(c.close_steps), np.linspace(0.0, 1.0, c.squeeze_steps + 1)[1:]])
 
 
 def closing_controls(scene: Scene, grasps: GraspPoses) -> np.ndarray:
     """Inputs of the closing phase: servo targets pregrasp -> grasp, then grasp ->
-    squeeze, linear in time; the object weld on; the mocap pose.
+    squeeze, linear in time, the hand root moving to its squeeze position during the
+    second ramp; the object weld on; the mocap pose.
     Shape: (B, n_steps, n_q + n_eq + 7 nmocap)."""
     c = scene.config
     a = np.linspace(0.0, 1.0, c.close_steps + 1)[1:, None, None]
     b = np.linspace(0.0, 1.0, c.squeeze_steps + 1)[1:, None, None]
-    pre, grasp, squeeze = (np.asarray(x, dtype=np.float64)[None] for x in grasps[2:])
+    pre, grasp, squeeze = (
+        np.asarray(x, dtype=np.float64)[None]
+        for x in (grasps.q_pregrasp, grasps.q_grasp, grasps.q_squeeze)
+    )
     ramp = np.concatenate([pre + a * (grasp - pre), grasp + b * (squeeze - grasp)])
     ramp = ramp.transpose(1, 0, 2)
     n, steps = ramp.shape[:2]
     eq = np.tile(_eq_active(scene, weld=True), (n, steps, 1))
-    mocap = np.repeat(_mocap_inputs(scene, grasps)[:, None], steps, axis=1)
+    start = _mocap_inputs(scene, grasps)[:, None]
+    end = _mocap_inputs(scene, grasps, grasps.squeeze_root_pos())[:, None]
+    # Only the positions differ, so the blend leaves the quaternions unit.
+    mocap = start + squeeze_weights(scene)[None, :, None] * (end - start)
     return np.ascontiguousarray(np.concatenate([ramp, eq, mocap], axis=-1))
 
 
@@ -119,7 +136,7 @@ def _eq_active(scene: Scene, weld: bool) -> np.ndarray:
 
 def hold_controls(scene: Scene, grasps: GraspPoses) -> np.ndarray:
     """Constant inputs of the hold phase for grasp-major, direction-minor worlds: squeeze
-    targets, the push on the object, the weld off, the mocap pose.
+    targets, the push on the object, the weld off, the mocap pose at the squeeze.
     Shape: (6 B, 1, n_q + 6 n_body + n_eq + 7 nmocap)."""
     m = scene.model
     n = grasps.count
@@ -129,7 +146,8 @@ def hold_controls(scene: Scene, grasps: GraspPoses) -> np.ndarray:
     )
     ctrl = np.repeat(np.asarray(grasps.q_squeeze, dtype=np.float64)[:, None], 6, axis=1)
     eq = np.tile(_eq_active(scene, weld=False), (n, 6, 1))
-    mocap = np.repeat(_mocap_inputs(scene, grasps)[:, None], 6, axis=1)
+    squeezed = _mocap_inputs(scene, grasps, grasps.squeeze_root_pos())
+    mocap = np.repeat(squeezed[:, None], 6, axis=1)
     control = np.concatenate([ctrl, xfrc.reshape(n, 6, -1), eq, mocap], axis=-1)
     return np.ascontiguousarray(control.reshape(n * 6, 1, -1))
 
@@ -140,13 +158,9 @@ def object_motion(scene: Scene, qpos: np.ndarray) -> tuple[np.ndarray, np.ndarra
     pos = qpos[..., scene.object_qpos : scene.object_qpos + 3]
     quat = qpos[..., scene.object_qpos + 3 : scene.object_qpos + 7]
     quat = quat / np.maximum(np.linalg.norm(quat, axis=-1, keepdims=True), 1e-12)
-    w, v = quat[..., :1], quat[..., 1:]
     c = scene.object_com
-    # R c = c + 2 w (v x c) + 2 v x (v x c)
-    vc = np.cross(v, np.broadcast_to(c, v.shape))
-    moved_com = pos + c + 2 * w * vc + 2 * np.cross(v, vc)
-    translation = np.linalg.norm(moved_com - c, axis=-1)
-    rotation = np.degrees(2.0 * np.arccos(np.clip(np.abs(w[..., 0]), 0.0, 1.0)))
+    translation = np.linalg.norm(pos + rotate(quat, c) - c, axis=-1)
+    rotation = np.degrees(2.0 * np.arccos(np.clip(np.abs(quat[..., 0]), 0.0, 1.0)))
     return translation, rotation
 
 

@@ -24,6 +24,7 @@ from sim.disturbance import (
     closing_controls,
     initial_qpos,
     object_motion,
+    squeeze_weights,
 )
 from sim.grasps import GraspPoses
 from sim.scene import Scene
@@ -96,11 +97,18 @@ def disturbance_result(
 
 
 def _inputs(scene: Scene, hand: HandModel, grasps: GraspPoses):
+    """The compiled program's arguments for a chunk: initial qpos (B, nq), closing servo
+    targets (B, T, nu), mocap positions while closing (B, T, 3) and holding (B, 3),
+    mocap quaternion (B, 4), pushes (B, 6, nbody, 6), squeeze targets (B, nu)."""
     m = scene.model
     nu = m.nu
     closing = closing_controls(scene, grasps)  # (B, T, nu + neq + 7 nmocap)
     ctrl = closing[:, :, :nu]
     mpos, mquat = scene.mocap_pose(grasps.root_pos, grasps.root_quat)
+    mpos_hold, _ = scene.mocap_pose(grasps.squeeze_root_pos(), grasps.root_quat)
+    mpos_closing = (
+        mpos[:, None] + squeeze_weights(scene)[None, :, None] * (mpos_hold - mpos)[:, None]
+    )
     force = np.zeros((grasps.count, 6, m.nbody, 6))
     force[:, :, scene.object_body, :3] = (
         scene.config.force_scale * scene.config.object_mass * DIRECTIONS
@@ -109,7 +117,8 @@ def _inputs(scene: Scene, hand: HandModel, grasps: GraspPoses):
     return (
         initial_qpos(scene, hand, grasps.q_pregrasp).astype(dtype),
         ctrl.astype(dtype),
-        mpos.astype(dtype),
+        mpos_closing.astype(dtype),
+        mpos_hold.astype(dtype),
         mquat.astype(dtype),
         force.astype(dtype),
         np.asarray(grasps.q_squeeze, dtype=dtype),
@@ -131,21 +140,18 @@ def _compiled_runner(scene: Scene, vectorize: bool = True):
     mocap = scene.mocap
     mocap_body = int(np.flatnonzero(scene.model.body_mocapid == mocap)[0])
 
-    def one_world(qpos, ctrl_seq, mpos, mquat, force, squeeze):
+    def one_world(qpos, ctrl_seq, mpos_seq, mpos_hold, mquat, force, squeeze):
         # One scan over closing + hold (a single mjx.step in the program: MJX compile
-        # time dominates on CPU). Closing: ramped targets, weld on, no force; hold:
-        # squeeze targets, weld off, the push.
+        # time dominates on CPU). Closing: ramped targets and root, weld on, no force;
+        # hold: squeeze targets and root, weld off, the push.
         # MJX places a mocap body after the kinematic tree pass, so its children would
         # not follow it: the hand's pose goes into this world's copy of the model instead
-        # (body_pos / body_quat of the mocap body; models vmap like data).
-        mx_world = mx.replace(
-            body_pos=mx.body_pos.at[mocap_body].set(mpos),
-            body_quat=mx.body_quat.at[mocap_body].set(mquat),
-        )
+        # (body_pos / body_quat of the mocap body, set every step; models vmap like data).
+        mx_world = mx.replace(body_quat=mx.body_quat.at[mocap_body].set(mquat))
         d = mjx.make_data(mx)
         d = d.replace(
             qpos=qpos,
-            mocap_pos=d.mocap_pos.at[mocap].set(mpos),
+            mocap_pos=d.mocap_pos.at[mocap].set(mpos_seq[0]),
             mocap_quat=d.mocap_quat.at[mocap].set(mquat),
         )
         zero = jnp.zeros_like(force)
@@ -153,13 +159,17 @@ def _compiled_runner(scene: Scene, vectorize: bool = True):
         def step(carry, t):
             d, closed_qpos = carry
             closing = t < closing_steps
-            ctrl = jnp.where(closing, ctrl_seq[jnp.minimum(t, closing_steps - 1)], squeeze)
+            k = jnp.minimum(t, closing_steps - 1)
+            ctrl = jnp.where(closing, ctrl_seq[k], squeeze)
+            mpos = jnp.where(closing, mpos_seq[k], mpos_hold)
             d = d.replace(
                 ctrl=ctrl,
                 xfrc_applied=jnp.where(closing, zero, force),
                 eq_active=jnp.where(closing, weld_on, weld_off).astype(d.eq_active.dtype),
+                mocap_pos=d.mocap_pos.at[mocap].set(mpos),
             )
-            stepped = mjx.step(mx_world, d)
+            model = mx_world.replace(body_pos=mx_world.body_pos.at[mocap_body].set(mpos))
+            stepped = mjx.step(model, d)
             # Under jax_enable_x64 MJX returns some int32 index fields of make_data as
             # int64; the scan carry must keep its types.
             d = jax.tree_util.tree_map(lambda new, old: new.astype(old.dtype), stepped, d)
@@ -171,11 +181,11 @@ def _compiled_runner(scene: Scene, vectorize: bool = True):
         return closed_qpos, d.qpos
 
     @jax.jit
-    def run(qpos0, ctrl, mpos, mquat, force, squeeze):
+    def run(qpos0, ctrl, mpos_seq, mpos_hold, mquat, force, squeeze):
         with elliptic_newton():  # traced once: the compiled program keeps it
-            return _run(qpos0, ctrl, mpos, mquat, force, squeeze)
+            return _run(qpos0, ctrl, mpos_seq, mpos_hold, mquat, force, squeeze)
 
-    def _run(qpos0, ctrl, mpos, mquat, force, squeeze):
+    def _run(qpos0, ctrl, mpos_seq, mpos_hold, mquat, force, squeeze):
         n = qpos0.shape[0]
 
         def six(x):  # grasp-major, direction-minor worlds
@@ -184,7 +194,8 @@ def _compiled_runner(scene: Scene, vectorize: bool = True):
         worlds = (
             six(qpos0),
             six(ctrl),
-            six(mpos),
+            six(mpos_seq),
+            six(mpos_hold),
             six(mquat),
             force.reshape(n * 6, *force.shape[2:]),
             six(squeeze),

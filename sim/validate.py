@@ -208,9 +208,12 @@ def _check_poses(hand: HandModel, poses: GraspPoses) -> None:
         "q_pregrasp": (b, hand.n_q),
         "q_grasp": (b, hand.n_q),
         "q_squeeze": (b, hand.n_q),
+        "root_pos_squeeze": (b, 3),
     }
     for name, shape in want.items():
-        x = np.asarray(getattr(poses, name))
+        x = np.asarray(
+            poses.squeeze_root_pos() if name == "root_pos_squeeze" else getattr(poses, name)
+        )
         if x.shape != shape:
             raise ValueError(
                 f"grasps.{name} has shape {x.shape}, expected {shape} for hand '{hand.name}'"

@@ -27,6 +27,7 @@ from jaxgrasp.dataset import (
 from jaxgrasp.grasp_set import GraspSet
 from jaxgrasp.objects import categories
 from jaxgrasp.synthesis import SynthesisConfig
+from sim.grasps import WRIST_SQUEEZE
 
 ROOT = Path(__file__).resolve().parents[1]
 # Tiny jobs: the point is the bookkeeping, not grasp quality (benchmarks/synthesis.py).
@@ -145,7 +146,7 @@ def test_loader_batches_and_dexgraspbench_export(uninterrupted, tmp_path, shadow
     files = sorted((tmp_path / "dgb").rglob("*.npy"))
     assert n == len(files) == 8
     record = np.load(files[0], allow_pickle=True).item()
-    for key in ("obj_path", "obj_scale", "obj_pose", "pregrasp_qpos", "grasp_qpos"):
+    for key in ("obj_path", "obj_scale", "obj_pose", "pregrasp_qpos", "grasp_qpos", "squeeze_qpos"):
         assert key in record
     assert record["grasp_qpos"].shape == (7 + shadow.n_joints,)
     assert len(record["joint_names"]) == shadow.n_joints
@@ -155,6 +156,11 @@ def test_loader_batches_and_dexgraspbench_export(uninterrupted, tmp_path, shadow
     row = int(files[0].stem.rsplit("_", 1)[1])  # the object's k-th grasp in dataset order
     np.testing.assert_allclose(record["grasp_qpos"][:3], ds.root_pos[row])
     np.testing.assert_allclose(record["grasp_qpos"][3:7], ds.root_quat[row])
+    # The squeeze pose carries the wrist's squeeze position (the palm presses too).
+    np.testing.assert_allclose(record["squeeze_qpos"][:3], ds.root_pos_squeeze[row])
+    np.testing.assert_allclose(record["pregrasp_qpos"][:3], ds.root_pos[row])
+    moved = np.linalg.norm(ds.root_pos_squeeze[row] - ds.root_pos[row])
+    np.testing.assert_allclose(moved, WRIST_SQUEEZE, rtol=1e-5)
     assert record["caption"] == ds.captions[row] and files[0].name.startswith(ds.parts[row])
 
 

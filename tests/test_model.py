@@ -62,7 +62,7 @@ def write_dataset(path: Path, hand, n: int = 6) -> Path:
     for k, (part, text) in enumerate(zip(("body", "cap"), CAPTIONS, strict=True)):
         pos, quat, q = initial_poses(hand, obj, obj.part_index(part), "wrap", n // 2, seed=k)
         gs = GraspSet(
-            *grasp_stages(hand, pos, quat, q),
+            **grasp_stages(hand, pos, quat, q)._asdict(),
             energy=np.zeros(n // 2),
             terms={},
             hand=hand.name,

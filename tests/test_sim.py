@@ -40,7 +40,10 @@ def _grasps(hand, offsets):
     offsets = np.atleast_2d(offsets)
     n = len(offsets)
     q = np.tile(np.asarray(hand.init_q("wrap")), (n, 1))
-    return grasp_stages(hand, -BAR_IN_HAND + offsets, np.tile([1.0, 0, 0, 0], (n, 1)), q)
+    # The root stays still: with the default 4 mm wrist squeeze this grasp turns the
+    # bar 15.6 degrees in one push direction (12 without), just past the 15 limit.
+    quat = np.tile([1.0, 0, 0, 0], (n, 1))
+    return grasp_stages(hand, -BAR_IN_HAND + offsets, quat, q, wrist_squeeze=0.0)
 
 
 def test_hand_made_grasp_passes_and_far_copy_fails(shadow, bar, scene):
@@ -55,6 +58,50 @@ def test_hand_made_grasp_passes_and_far_copy_fails(shadow, bar, scene):
     assert not far["disturbance"] and not far["contact"]
     assert max(far["translation_m"].values()) > 0.05
     assert report.summary["num_valid"] == 1 and report.summary["valid_fraction"] == 0.5
+
+
+def test_wrist_squeeze_moves_the_root_along_the_palm_normal(shadow, scene):
+    """grasp_stages' squeeze root: `wrist_squeeze` along the palm normal (rotated by
+    MuJoCo's own quaternion routine as the reference), and both backends' inputs put
+    the mocap there from the end of the squeeze ramp on."""
+    import mujoco
+
+    from sim.disturbance import closing_controls, hold_controls
+    from sim.mjx_backend import _inputs
+
+    rng = np.random.default_rng(0)
+    quat = rng.normal(size=(4, 4))
+    quat /= np.linalg.norm(quat, axis=1, keepdims=True)
+    pos = rng.normal(scale=0.1, size=(4, 3))
+    q = np.tile(np.asarray(shadow.init_q("wrap")), (4, 1))
+    g = grasp_stages(shadow, pos, quat, q, wrist_squeeze=0.01)
+    for i in range(4):
+        normal = np.empty(3)
+        mujoco.mju_rotVecQuat(normal, np.asarray(shadow.spec.palm.normal, float), quat[i])
+        np.testing.assert_allclose(g.root_pos_squeeze[i], pos[i] + 0.01 * normal, atol=1e-12)
+    np.testing.assert_array_equal(
+        grasp_stages(shadow, pos, quat, q, wrist_squeeze=0).root_pos_squeeze, pos
+    )
+
+    m, c = scene.model, scene.config
+    at_grasp, _ = scene.mocap_pose(g.root_pos, g.root_quat)
+    squeezed, _ = scene.mocap_pose(g.root_pos_squeeze, g.root_quat)
+    first = m.nu + m.neq + 3 * scene.mocap  # the hand mocap's position columns
+    closing = closing_controls(scene, g)[:, :, first : first + 3]
+    np.testing.assert_allclose(
+        closing[:, : c.close_steps], np.repeat(at_grasp[:, None], c.close_steps, 1)
+    )
+    np.testing.assert_allclose(closing[:, -1], squeezed)
+    hold = hold_controls(scene, g)[:, 0, m.nu + 6 * m.nbody + m.neq :][:, 3 * scene.mocap :][:, :3]
+    np.testing.assert_allclose(hold, np.repeat(squeezed, 6, axis=0))
+    _, _, mpos_closing, mpos_hold, *_ = _inputs(scene, shadow, g)
+    np.testing.assert_allclose(mpos_closing[:, : c.close_steps], closing[:, : c.close_steps])
+    np.testing.assert_allclose(mpos_closing[:, -1], squeezed)
+    np.testing.assert_allclose(mpos_hold, squeezed)
+    # Without the field (a 5-tuple), the root stays where it is.
+    still = GraspPoses(*g[:5])
+    np.testing.assert_array_equal(still.squeeze_root_pos(), g.root_pos)
+    np.testing.assert_allclose(closing_controls(scene, still)[:, -1, first : first + 3], at_grasp)
 
 
 def test_deep_penetration_fails_penetration_check(shadow, bar, scene):
@@ -125,7 +172,7 @@ def test_grasp_set_roundtrip_and_cli_validate(shadow, tmp_path, capsys):
         shadow, [[0.0, 0.3, 0.0]], [[1.0, 0, 0, 0]], [np.asarray(shadow.init_q("wrap"))]
     )
     gs = GraspSet(
-        *g,
+        **g._asdict(),
         energy=np.array([1.0]),
         terms={"dis": np.array([0.5])},
         hand="shadow",
@@ -136,7 +183,20 @@ def test_grasp_set_roundtrip_and_cli_validate(shadow, tmp_path, capsys):
     path = gs.save(tmp_path / "knife")
     back = GraspSet.load(path)
     np.testing.assert_array_equal(back.q_squeeze, gs.q_squeeze)
+    np.testing.assert_array_equal(back.root_pos_squeeze, g.root_pos_squeeze)
     assert back.part == "handle" and back.terms["dis"][0] == 0.5
+    # A format-1 file (no squeeze root) loads with the root held still, as it was
+    # validated; an unknown format is refused with the version named.
+    old = gs.to_arrays()
+    del old["root_pos_squeeze"]
+    for version, name in ((1, "v1.npz"), (99, "v99.npz")):
+        meta = {**json.loads(str(old["metadata"])), "format_version": version}
+        np.savez(tmp_path / name, **{**old, "metadata": np.array(json.dumps(meta))})
+    np.testing.assert_array_equal(
+        GraspSet.load(tmp_path / "v1.npz").poses().squeeze_root_pos(), gs.root_pos
+    )
+    with pytest.raises(GraspSetError, match="format 99 is not one of"):
+        GraspSet.load(tmp_path / "v99.npz")
     out = tmp_path / "report.json"
     cli_main(["validate", str(path), "--json", str(out)])
     report = json.loads(out.read_text())
@@ -160,15 +220,21 @@ def test_grasp_set_roundtrip_and_cli_validate(shadow, tmp_path, capsys):
 
 def test_mjx_agrees_with_mujoco_on_optimized_grasps(shadow, bar, scene):
     """Both backends through `validate`, the same scene and criteria, on grasps the
-    optimizer made (plus the hand-made grasp, which holds, and its far copy, which
-    cannot). MJX runs in float64 (`SimConfig.mjx_dtype`'s default), as MuJoCo C does."""
+    optimizer made (plus the hand-made grasp, which holds, and a copy whose wrist pulls
+    away during the squeeze, which cannot). MJX runs in float64 (`SimConfig.mjx_dtype`'s
+    default), as MuJoCo C does."""
     from jaxgrasp.synthesis import SynthesisConfig, synthesize
 
     # energy_chunk 4: the same compiled optimizer as tests/test_synthesis.py's runs.
     config = SynthesisConfig(energy_chunk=4)
     optimized = synthesize(shadow, bar, "bar", num=8, seed=1, config=config).poses()
-    made = _grasps(shadow, [[0, 0, 0], [0, 0.05, 0]])
-    grasps = GraspPoses(*(np.concatenate([a, b]) for a, b in zip(optimized, made, strict=True)))
+    made = _grasps(shadow, [[0, 0, 0]])
+    # The hand-made grasp again, its wrist pulled 3 cm back during the squeeze: it drags
+    # the bar out of place (MuJoCo C: 1.3 m), so both backends must move the root.
+    pulled = grasp_stages(
+        shadow, -BAR_IN_HAND[None], [[1.0, 0, 0, 0]], made.q_grasp, wrist_squeeze=-0.03
+    )
+    grasps = GraspPoses(*(np.concatenate(x) for x in zip(optimized, made, pulled, strict=True)))
     reports = {
         b: validate(shadow, bar, grasps, part="bar", backend=b, scene=scene)
         for b in ("mujoco", "mjx")
@@ -178,6 +244,7 @@ def test_mjx_agrees_with_mujoco_on_optimized_grasps(shadow, bar, scene):
     assert np.all(np.isfinite(x.translation)) and np.all(np.isfinite(x.rotation_deg))
     assert c.success[-2] and x.success[-2]  # the hand-made grasp holds in both
     assert not c.success[-1] and not x.success[-1]
+    assert c.translation[-1].max() > 0.05 and x.translation[-1].max() > 0.05
     assert np.mean(c.success == x.success) >= 0.9, (c.success, x.success)
     # Where both held, the object ended in about the same place.
     held = c.success & x.success

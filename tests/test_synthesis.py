@@ -69,6 +69,14 @@ def test_objects_step_counts_weights_and_splits_share_one_compilation(shadow, kn
     longer = dataclasses.replace(six, steps=7)
     assert _optimizer(shadow, MODES["wrap"], longer) is run
     synthesize(shadow, bottle, "body", num=6, seed=0, config=longer)
+    # The squeeze pose is made after the optimizer: the wrist still, the same grasps.
+    still = synthesize(
+        shadow, knife, "handle", num=6, seed=0, config=dataclasses.replace(six, wrist_squeeze=0)
+    )
+    np.testing.assert_array_equal(still.q_grasp, a.q_grasp)
+    np.testing.assert_array_equal(still.root_pos_squeeze, still.root_pos)
+    moved = np.linalg.norm(a.root_pos_squeeze - a.root_pos, axis=1)
+    np.testing.assert_allclose(moved, six.wrist_squeeze, rtol=1e-5)
     # 11 hands at most 6 per call: two pieces of 6 (the second padded), not 6 + 5.
     synthesize(shadow, bottle, "body", num=11, seed=0, config=six)
     assert run._cache_size() == compiled
@@ -168,6 +176,7 @@ def test_bad_settings_fail_where_they_are_made():
         ),
         (lambda: SynthesisConfig(params=EnergyWeights()), "params = EnergyWeights"),
         (lambda: dataclasses.replace(TINY, device_batch=-8), "device_batch = -8"),
+        (lambda: SynthesisConfig(wrist_squeeze=float("nan")), "wrist_squeeze = nan"),
     ]
     for make, message in cases:
         with pytest.raises(ValueError) as err:
