@@ -97,7 +97,7 @@ def _mocap_inputs(scene: Scene, grasps: GraspPoses, root_pos=None) -> np.ndarray
     return np.concatenate([pos.reshape(grasps.count, -1), quat.reshape(grasps.count, -1)], axis=1)
 
 
-def squeeze_weights(scene: Scene) -> np.ndarray:
+def _squeeze_weights(scene: Scene) -> np.ndarray:
     """How far along grasp -> squeeze each closing step's targets are: 0 while the
     fingers close, then a linear ramp to 1. Shape: (close_steps + squeeze_steps,)."""
     c = scene.config
@@ -123,7 +123,7 @@ def closing_controls(scene: Scene, grasps: GraspPoses) -> np.ndarray:
     start = _mocap_inputs(scene, grasps)[:, None]
     end = _mocap_inputs(scene, grasps, grasps.squeeze_root_pos())[:, None]
     # Only the positions differ, so the blend leaves the quaternions unit.
-    mocap = start + squeeze_weights(scene)[None, :, None] * (end - start)
+    mocap = start + _squeeze_weights(scene)[None, :, None] * (end - start)
     return np.ascontiguousarray(np.concatenate([ramp, eq, mocap], axis=-1))
 
 

@@ -24,7 +24,6 @@ from sim.disturbance import (
     closing_controls,
     initial_qpos,
     object_motion,
-    squeeze_weights,
 )
 from sim.grasps import GraspPoses
 from sim.scene import Scene
@@ -102,13 +101,15 @@ def _inputs(scene: Scene, hand: HandModel, grasps: GraspPoses):
     mocap quaternion (B, 4), pushes (B, 6, nbody, 6), squeeze targets (B, nu)."""
     m = scene.model
     nu = m.nu
-    closing = closing_controls(scene, grasps)  # (B, T, nu + neq + 7 nmocap)
+    # The MuJoCo C inputs, one source for both backends: (B, T, nu + neq + 7 nmocap),
+    # the mocap block being all positions, then all quaternions.
+    closing = closing_controls(scene, grasps)
     ctrl = closing[:, :, :nu]
-    mpos, mquat = scene.mocap_pose(grasps.root_pos, grasps.root_quat)
-    mpos_hold, _ = scene.mocap_pose(grasps.squeeze_root_pos(), grasps.root_quat)
-    mpos_closing = (
-        mpos[:, None] + squeeze_weights(scene)[None, :, None] * (mpos_hold - mpos)[:, None]
-    )
+    pos = nu + m.neq + 3 * scene.mocap
+    quat = nu + m.neq + 3 * m.nmocap + 4 * scene.mocap
+    mpos_closing = closing[:, :, pos : pos + 3]
+    mpos_hold = mpos_closing[:, -1]  # the ramp ends at the squeeze root, held from then on
+    mquat = closing[:, 0, quat : quat + 4]
     force = np.zeros((grasps.count, 6, m.nbody, 6))
     force[:, :, scene.object_body, :3] = (
         scene.config.force_scale * scene.config.object_mass * DIRECTIONS
