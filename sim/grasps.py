@@ -50,14 +50,7 @@ class GraspPoses(NamedTuple):
         def pick(x):
             return None if x is None else np.asarray(x)[index]
 
-        return GraspPoses(
-            pick(self.root_pos),
-            pick(self.root_quat),
-            pick(self.q_pregrasp),
-            pick(self.q_grasp),
-            pick(self.q_squeeze),
-            pick(self.root_pos_squeeze),
-        )
+        return GraspPoses(*(pick(x) for x in self))
 
 
 def rotate(quat, v) -> np.ndarray:
