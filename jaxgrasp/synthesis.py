@@ -52,7 +52,7 @@ from jaxgrasp.grasp_set import GraspSet
 from jaxgrasp.initialization import InitConfig, initial_poses
 from jaxgrasp.sdf import SDFGrid, part_clearance_query, sdf_query
 from kinematics import HandModel
-from sim.grasps import WRIST_SQUEEZE, grasp_stages
+from sim.grasps import PREGRASP_RAD, WRIST_SQUEEZE, grasp_stages
 
 # Energy weights passed to the compiled optimizer as arguments (the table weight is
 # `SynthesisConfig.table_weight`, a constant of the tabletop program).
@@ -88,6 +88,8 @@ class SynthesisConfig:
             not used: without a table the term is off).
         wrist_squeeze: how far the squeeze pose moves the hand root along the palm
             normal, towards the object (m; 0 holds the wrist still; `sim.grasp_stages`).
+        pregrasp_rad: how far the pregrasp backs each closing joint off the grasp
+            (rad; `sim.grasp_stages`).
     """
 
     steps: int = 800
@@ -120,6 +122,7 @@ class SynthesisConfig:
     device_batch: int = 1024
     table_weight: float = 100.0
     wrist_squeeze: float = WRIST_SQUEEZE
+    pregrasp_rad: float = PREGRASP_RAD
 
     def __post_init__(self):
         check_fields(
@@ -136,6 +139,7 @@ class SynthesisConfig:
                 "device_batch": POSITIVE_INT,
                 "table_weight": NON_NEGATIVE,
                 "wrist_squeeze": FINITE,
+                "pregrasp_rad": NON_NEGATIVE,
             },
             SynthesisError,
         )
@@ -201,7 +205,14 @@ def synthesize(
             progress(stop, num)
     pos, quat, q, energy = (np.concatenate([o[k] for o in outs]) for k in range(4))
     terms = {k: np.concatenate([o[4][k] for o in outs]) for k in outs[0][4]}
-    stages = grasp_stages(hand, pos, quat, q, wrist_squeeze=config.wrist_squeeze)
+    stages = grasp_stages(
+        hand,
+        pos,
+        quat,
+        q,
+        pregrasp_rad=config.pregrasp_rad,
+        wrist_squeeze=config.wrist_squeeze,
+    )
     return GraspSet(
         **stages._asdict(),
         energy=energy,
@@ -437,9 +448,14 @@ def _optimizer(hand, fingers, config: SynthesisConfig, tabletop: bool = False):
 
 def _compiled_part(config: SynthesisConfig) -> SynthesisConfig:
     """The settings the compiled optimizer depends on (not `steps`, `device_batch`, the
-    traced weights or the squeeze pose, made after it)."""
+    traced weights or the pregrasp and squeeze poses, made after it)."""
     return dataclasses.replace(
-        config, steps=0, device_batch=1, weights=EnergyWeights(), wrist_squeeze=0.0
+        config,
+        steps=0,
+        device_batch=1,
+        weights=EnergyWeights(),
+        wrist_squeeze=0.0,
+        pregrasp_rad=0.0,
     )
 
 

@@ -69,14 +69,24 @@ def test_objects_step_counts_weights_and_splits_share_one_compilation(shadow, kn
     longer = dataclasses.replace(six, steps=7)
     assert _optimizer(shadow, MODES["wrap"], longer) is run
     synthesize(shadow, bottle, "body", num=6, seed=0, config=longer)
-    # The squeeze pose is made after the optimizer: the wrist still, the same grasps.
+    # The pregrasp and squeeze poses are made after the optimizer: the wrist still and
+    # no approach give the same grasps, with the root held and the pregrasp at the grasp.
     still = synthesize(
-        shadow, knife, "handle", num=6, seed=0, config=dataclasses.replace(six, wrist_squeeze=0)
+        shadow,
+        knife,
+        "handle",
+        num=6,
+        seed=0,
+        config=dataclasses.replace(six, wrist_squeeze=0, pregrasp_rad=0),
     )
     np.testing.assert_array_equal(still.q_grasp, a.q_grasp)
     np.testing.assert_array_equal(still.root_pos_squeeze, still.root_pos)
+    lo, hi = np.asarray(shadow.q_range).T  # the stages are clipped to the limits
+    np.testing.assert_allclose(still.q_pregrasp, np.clip(still.q_grasp, lo, hi), atol=1e-6)
     moved = np.linalg.norm(a.root_pos_squeeze - a.root_pos, axis=1)
     np.testing.assert_allclose(moved, six.wrist_squeeze, rtol=1e-5)
+    backed_off = np.abs(np.clip(a.q_grasp, lo, hi) - a.q_pregrasp).max(axis=1)
+    assert np.all(backed_off > 0) and np.all(backed_off <= six.pregrasp_rad + 1e-6)
     # 11 hands at most 6 per call: two pieces of 6 (the second padded), not 6 + 5.
     synthesize(shadow, bottle, "body", num=11, seed=0, config=six)
     assert run._cache_size() == compiled
@@ -177,6 +187,7 @@ def test_bad_settings_fail_where_they_are_made():
         (lambda: SynthesisConfig(params=EnergyWeights()), "params = EnergyWeights"),
         (lambda: dataclasses.replace(TINY, device_batch=-8), "device_batch = -8"),
         (lambda: SynthesisConfig(wrist_squeeze=float("nan")), "wrist_squeeze = nan"),
+        (lambda: SynthesisConfig(pregrasp_rad=-0.1), "pregrasp_rad = -0.1"),
     ]
     for make, message in cases:
         with pytest.raises(ValueError) as err:
