@@ -37,6 +37,8 @@ SHARDS = "shards"
 # 2: grasps squeeze with the wrist too (GraspSet format 2). A dataset started with
 # format 1 is not resumed with format-2 shards (the settings check refuses it).
 FORMAT_VERSION = 2
+# The `SynthesisConfig` fields that `sim.grasp_stages` takes: how a grasp is closed.
+STAGE_SETTINGS = ("pregrasp_rad", "wrist_squeeze")
 
 
 class DatasetError(ValueError):
@@ -436,6 +438,18 @@ class GraspDataset:
 
     def __len__(self) -> int:
         return len(self.captions)
+
+    @property
+    def stage_settings(self) -> dict[str, float]:
+        """How the validation closed this dataset's grasps: `sim.grasp_stages`'
+        `pregrasp_rad` and `wrist_squeeze`, from the manifest's synthesis settings (the
+        current defaults where a manifest lacks one), so that a model trained on them
+        closes its samples the same way."""
+        synthesis = self.manifest["config"].get("synthesis") or {}
+        defaults = SynthesisConfig()
+        return {
+            name: float(synthesis.get(name, getattr(defaults, name))) for name in STAGE_SETTINGS
+        }
 
     def object(self, index: int):
         """The `PreparedObject` of `object_refs[index]` (built on each call)."""

@@ -3,7 +3,8 @@
 For every held-out target (object x part x contact mode) the model samples grasps from
 the object's cloud and the instruction `Grasp the {part} of the {object} object, with
 contacts on {mode's fingers}`; the samples are validated in MuJoCo raw and after a few
-optimizer steps with the instructed part as target (refined, ZeroDexGrasp §III-E).
+optimizer steps with the instructed part as target (refined, ZeroDexGrasp §III-E), both
+closed with the training dataset's pregrasp / squeeze settings.
 
 Metrics (per grasp, averaged over all grasps of a split):
 - Suc: survives the six-direction disturbance test with penetration and
@@ -28,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from jaxgrasp.generator import GraspGenerator, generate
-from jaxgrasp.synthesis import MODES, synthesize
+from jaxgrasp.synthesis import MODES, SynthesisConfig, synthesize
 
 SPLITS = ("seen category", "unseen category")
 METRICS = ("suc", "pta", "pga", "valid", "contact_acc", "diversity")
@@ -77,6 +78,8 @@ def evaluate(
     from sim.scene import build_scene
 
     hand = model.hand
+    # The refinement closes its grasps the way the model's training grasps were closed.
+    refine = SynthesisConfig(**model.stage_settings)
     trained = model.train_objects if train_objects is None else tuple(train_objects)
     seen = {_category(r) for r in trained}
     targets = []
@@ -116,7 +119,7 @@ def evaluate(
         variants = {"raw": raw}
         if config.refine_steps > 0:
             variants["refined"] = synthesize(
-                hand, obj, part, mode, steps=config.refine_steps, initial=raw
+                hand, obj, part, mode, steps=config.refine_steps, initial=raw, config=refine
             )
         for name, grasps in variants.items():
             report = validate(hand, obj, grasps, part=part, scene=scene)

@@ -3,7 +3,8 @@
 `GraspGenerator.load(run)` rebuilds the network from a training run and its latest
 checkpoint; `generate(model, points, instruction, num=...)` integrates the learned
 velocity field from noise (t = 0) to grasps (t = 1) in `steps` Euler or midpoint steps
-and returns a `GraspSet` (pregrasp / squeeze joints from `sim.grasp_stages`). The noise
+and returns a `GraspSet` (pregrasp / squeeze joints from `sim.grasp_stages`, with the
+training dataset's settings). The noise
 is scaled by `temperature` (1: the learned distribution; below 1 the samples gather
 towards its modes, as in temperature sampling of normalizing flows).
 """
@@ -14,6 +15,7 @@ import dataclasses
 import functools
 import json
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -48,6 +50,10 @@ class GraspGenerator:
         n_points: points per cloud the model was trained with.
         step: the checkpoint's training step.
         train_objects: references of the objects the model was trained on.
+        stage_settings: how its training grasps were closed in validation
+            (`GraspDataset.stage_settings`: `sim.grasp_stages`' pregrasp_rad and
+            wrist_squeeze); samples get their pregrasp and squeeze poses the same way.
+            Empty (a run written before they were recorded): `grasp_stages`' defaults.
     """
 
     graphdef: nnx.GraphDef
@@ -58,6 +64,7 @@ class GraspGenerator:
     n_points: int
     step: int
     train_objects: tuple[str, ...] = ()
+    stage_settings: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def load(cls, run: str | Path, step: int | None = None) -> GraspGenerator:
@@ -79,6 +86,7 @@ class GraspGenerator:
             config.n_points,
             int(step),
             tuple(info.get("objects", ())),
+            dict(info.get("stages", {})),
         )
 
 
@@ -149,7 +157,7 @@ def generate(
     except InstructionError:
         part, name, fingers = None, object_name or "object", ()
     return GraspSet(
-        **grasp_stages(model.hand, pos, quat, q)._asdict(),
+        **grasp_stages(model.hand, pos, quat, q, **model.stage_settings)._asdict(),
         energy=np.full(num, np.nan),
         terms={},
         hand=model.hand.name,

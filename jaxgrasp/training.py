@@ -6,7 +6,8 @@ example's cloud is the object's full surface cloud or, with probability
 `partial_fraction`, one camera view of it (`jaxgrasp.point_views`), resampled to
 `n_points` points.
 
-A run directory holds `run.json` (settings, normaliser, tokenizer, hand, objects),
+A run directory holds `run.json` (settings, normaliser, tokenizer, hand, objects, the
+dataset's pregrasp / squeeze settings),
 `checkpoints/` (orbax; parameters, optimizer state and the loss history every
 `checkpoint_every` steps), `loss.png`. Every batch, noise draw and t depends only on
 (seed, step), so a killed run resumed from its last checkpoint continues exactly as an
@@ -282,6 +283,7 @@ def _run_info(out: Path, data: GraspDataset, config: TrainConfig, vectors) -> di
         "hand": data.hand,
         "grasps": len(data),
         "objects": list(data.object_refs),
+        "stages": data.stage_settings,
         "normalizer": Normalizer.fit(vectors).to_json(),
         "tokenizer": Tokenizer.fit(data.captions).to_json(),
         "grasp_dim": int(vectors.shape[1]),

@@ -17,6 +17,7 @@ import pytest
 import trimesh
 
 from jaxgrasp.dataset import (
+    STAGE_SETTINGS,
     DatasetConfig,
     DatasetError,
     GraspDataset,
@@ -131,6 +132,9 @@ def test_loader_batches_and_dexgraspbench_export(uninterrupted, tmp_path, shadow
     assert len(GraspDataset(out)) == valid
     ds = GraspDataset(out, include_invalid=True)
     assert len(ds) == 8 and ds.object_refs == ["procedural:knife:0"]
+    # The closing settings are read from the manifest itself (not defaulted).
+    assert set(STAGE_SETTINGS) <= set(manifest["config"]["synthesis"])
+    assert ds.stage_settings == {k: getattr(TINY.synthesis, k) for k in STAGE_SETTINGS}
     assert all(c.startswith("Grasp the ") and " of the knife object" in c for c in ds.captions)
     batches = list(ds.batches(3, seed=1, n_points=256))
     assert len(batches) == 2  # 8 grasps, batches of 3, the short one dropped

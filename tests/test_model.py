@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -51,6 +52,8 @@ TINY = TrainConfig(
     n_views=4,
 )
 
+STAGES = {"pregrasp_rad": 0.2, "wrist_squeeze": 0.002}
+
 
 def write_dataset(path: Path, hand, n: int = 6) -> Path:
     """A dataset directory in `jaxgrasp generate`'s format with `n` grasps on one
@@ -62,7 +65,7 @@ def write_dataset(path: Path, hand, n: int = 6) -> Path:
     for k, (part, text) in enumerate(zip(("body", "cap"), CAPTIONS, strict=True)):
         pos, quat, q = initial_poses(hand, obj, obj.part_index(part), "wrap", n // 2, seed=k)
         gs = GraspSet(
-            **grasp_stages(hand, pos, quat, q)._asdict(),
+            **grasp_stages(hand, pos, quat, q, **STAGES)._asdict(),
             energy=np.zeros(n // 2),
             terms={},
             hand=hand.name,
@@ -76,7 +79,10 @@ def write_dataset(path: Path, hand, n: int = 6) -> Path:
             extra={"valid": np.ones(n // 2, bool), "caption": np.array([text] * (n // 2))},
         )
         jobs.append({"job": key, "object_ref": REF, "generated": n // 2, "valid": n // 2})
-    manifest = {"config": {"hand": hand.name}, "jobs": jobs}
+    # Closing settings other than the defaults: a model trained here must close its
+    # samples this way (test_samples_are_closed_like_the_training_grasps).
+    synthesis = {"pregrasp_rad": STAGES["pregrasp_rad"], "wrist_squeeze": STAGES["wrist_squeeze"]}
+    manifest = {"config": {"hand": hand.name, "synthesis": synthesis}, "jobs": jobs}
     (path / "manifest.json").write_text(json.dumps(manifest))
     return path
 
@@ -217,6 +223,29 @@ def test_estimated_normals_point_outwards():
     est = estimate_normals(pts)
     assert np.all(np.isfinite(est))
     assert np.median(np.sum(est * nrm, axis=1)) > 0.9
+
+
+def test_samples_are_closed_like_the_training_grasps(trained, shadow, tmp_path):
+    model = GraspGenerator.load(trained[1].run)
+    assert model.stage_settings == STAGES == GraspDataset(trained[0]).stage_settings
+    pts = np.asarray(make_object("bottle", 0).points)
+    g = generate(model, pts, CAPTIONS[0], 8, seed=1, steps=2)
+    expected = grasp_stages(shadow, g.root_pos, g.root_quat, g.q_grasp, **STAGES)
+    for name in ("q_pregrasp", "q_squeeze", "root_pos_squeeze"):
+        np.testing.assert_array_equal(getattr(g, name), getattr(expected, name))
+    back_off = np.abs(g.q_grasp - g.q_pregrasp).max()
+    assert 0.05 < back_off <= STAGES["pregrasp_rad"] + 1e-9  # not the 0.05 rad default
+    wrist = np.linalg.norm(g.root_pos_squeeze - g.root_pos, axis=1)
+    np.testing.assert_allclose(wrist, STAGES["wrist_squeeze"], rtol=1e-6)
+    # A run written before the settings were recorded closes with grasp_stages' defaults.
+    old = shutil.copytree(trained[1].run, tmp_path / "old_run")
+    info = json.loads((old / "run.json").read_text())
+    del info["stages"]
+    (old / "run.json").write_text(json.dumps(info))
+    g_old = generate(GraspGenerator.load(old), pts, CAPTIONS[0], 8, seed=1, steps=2)
+    np.testing.assert_array_equal(g_old.q_grasp, g.q_grasp)
+    default = grasp_stages(shadow, g.root_pos, g.root_quat, g.q_grasp)
+    np.testing.assert_array_equal(g_old.q_pregrasp, default.q_pregrasp)
 
 
 def test_training_settings_mismatch_and_bad_config(trained, tmp_path):
