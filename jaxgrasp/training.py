@@ -28,6 +28,15 @@ import optax
 import orbax.checkpoint as ocp
 from flax import nnx
 
+from energies._checks import (
+    BOOL,
+    NON_NEGATIVE,
+    NON_NEGATIVE_INT,
+    POSITIVE,
+    POSITIVE_INT,
+    UNIT_INTERVAL,
+    check_fields,
+)
 from jaxgrasp._io import write_json_atomic
 from jaxgrasp.dataset import GraspDataset
 from jaxgrasp.flow_model import FlowNet, ModelConfig
@@ -86,6 +95,40 @@ class TrainConfig:
     hidden: int = 512
     blocks: int = 4
     token_width: int = 64
+
+    def __post_init__(self):
+        positive_ints = (
+            "steps",
+            "grasps_per_cloud",
+            "n_points",
+            "n_views",
+            "checkpoint_every",
+            "keep",
+            "point_width",
+            "cond_width",
+            "hidden",
+            "blocks",
+            "token_width",
+        )
+        group = self.grasps_per_cloud
+        check_fields(
+            self,
+            {
+                **dict.fromkeys(positive_ints, POSITIVE_INT),
+                "batch_size": (
+                    lambda b: POSITIVE_INT[0](b) and (not POSITIVE_INT[0](group) or b % group == 0),
+                    f"an integer > 0 and a multiple of grasps_per_cloud ({group})",
+                ),
+                "lr": POSITIVE,
+                "warmup": NON_NEGATIVE_INT,
+                "weight_decay": NON_NEGATIVE,
+                "partial_fraction": UNIT_INTERVAL,
+                "seed": NON_NEGATIVE_INT,
+                "include_invalid": BOOL,
+                "max_minutes": (lambda m: m is None or POSITIVE[0](m), "None or a number > 0"),
+            },
+            TrainingError,
+        )
 
     def describe(self) -> dict:
         # What fixes the trajectory of a run (max_minutes and keep do not).
@@ -159,7 +202,6 @@ def train(
     progress: bool = True,
 ) -> TrainResult:
     """Train (or resume) a grasp generator on `dataset`, writing the run to `out`."""
-    _check_config(config)
     data = dataset if isinstance(dataset, GraspDataset) else GraspDataset(dataset)
     if config.include_invalid:
         data = GraspDataset(data.path, include_invalid=True)
@@ -243,27 +285,6 @@ def train(
     return TrainResult(
         out, step, losses, seconds, compile_s, step - first_step, stopped_early, params
     )
-
-
-def _check_config(config: TrainConfig) -> None:
-    for name in (
-        "steps",
-        "batch_size",
-        "grasps_per_cloud",
-        "n_points",
-        "checkpoint_every",
-        "keep",
-        "n_views",
-    ):
-        if getattr(config, name) <= 0:
-            raise TrainingError(f"{name} must be positive, got {getattr(config, name)}")
-    if config.batch_size % config.grasps_per_cloud:
-        raise TrainingError(
-            f"batch_size {config.batch_size} must be a multiple of grasps_per_cloud "
-            f"{config.grasps_per_cloud}"
-        )
-    if not 0.0 <= config.partial_fraction <= 1.0:
-        raise TrainingError(f"partial_fraction must be in [0, 1], got {config.partial_fraction}")
 
 
 def _run_info(out: Path, data: GraspDataset, config: TrainConfig, vectors) -> dict:

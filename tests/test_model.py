@@ -252,8 +252,21 @@ def test_training_settings_mismatch_and_bad_config(trained, tmp_path):
     data, result = trained
     with pytest.raises(TrainingError, match="other settings"):
         train(data, result.run, TrainConfig(steps=5), progress=False)
-    with pytest.raises(TrainingError, match="multiple"):
-        train(data, tmp_path / "r", TrainConfig(batch_size=10, grasps_per_cloud=4))
+    # Bad settings fail where they are made, every bad field named in one line.
+    cases = {
+        "batch_size = 10 (must be an integer > 0 and a multiple of grasps_per_cloud (4))": dict(
+            batch_size=10, grasps_per_cloud=4
+        ),
+        "steps = 0 (must be an integer > 0); lr = nan": dict(steps=0, lr=float("nan")),
+        "grasps_per_cloud = 0 (must be an integer > 0)": dict(grasps_per_cloud=0),
+        "partial_fraction = 1.5 (must be a number in [0, 1])": dict(partial_fraction=1.5),
+        "max_minutes = -1 (must be None or a number > 0)": dict(max_minutes=-1),
+    }
+    for message, kwargs in cases.items():
+        with pytest.raises(TrainingError) as err:
+            TrainConfig(**kwargs)
+        assert message in str(err.value), str(err.value)
+    assert not (tmp_path / "r").exists()
 
 
 def test_killed_training_resumes_to_the_same_weights(trained, tmp_path):
