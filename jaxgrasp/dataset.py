@@ -37,8 +37,6 @@ SHARDS = "shards"
 # 2: grasps squeeze with the wrist too (GraspSet format 2). A dataset started with
 # format 1 is not resumed with format-2 shards (the settings check refuses it).
 FORMAT_VERSION = 2
-# The `SynthesisConfig` fields that `sim.grasp_stages` takes: how a grasp is closed.
-STAGE_SETTINGS = ("pregrasp_rad", "wrist_squeeze")
 
 
 class DatasetError(ValueError):
@@ -446,9 +444,9 @@ class GraspDataset:
         current defaults where a manifest lacks one), so that a model trained on them
         closes its samples the same way."""
         synthesis = self.manifest["config"].get("synthesis") or {}
-        defaults = SynthesisConfig()
         return {
-            name: float(synthesis.get(name, getattr(defaults, name))) for name in STAGE_SETTINGS
+            name: float(synthesis.get(name, default))
+            for name, default in SynthesisConfig().stage_settings.items()
         }
 
     def object(self, index: int):

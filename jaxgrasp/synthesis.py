@@ -68,6 +68,11 @@ class SynthesisError(ValueError):
     """Bad synthesis input (unknown part or mode, bad counts, object/hand size mismatch)."""
 
 
+# The `SynthesisConfig` fields that `sim.grasp_stages` takes: how a grasp is closed for
+# validation (made after the optimizer, so not part of its compiled program).
+STAGE_SETTINGS = ("pregrasp_rad", "wrist_squeeze")
+
+
 @dataclasses.dataclass(frozen=True)
 class SynthesisConfig:
     """Optimizer and energy settings.
@@ -144,6 +149,11 @@ class SynthesisConfig:
             SynthesisError,
         )
 
+    @property
+    def stage_settings(self) -> dict[str, float]:
+        """`sim.grasp_stages`' keyword arguments: how the validation closes a grasp."""
+        return {name: getattr(self, name) for name in STAGE_SETTINGS}
+
 
 def synthesize(
     hand: HandModel,
@@ -205,14 +215,7 @@ def synthesize(
             progress(stop, num)
     pos, quat, q, energy = (np.concatenate([o[k] for o in outs]) for k in range(4))
     terms = {k: np.concatenate([o[4][k] for o in outs]) for k in outs[0][4]}
-    stages = grasp_stages(
-        hand,
-        pos,
-        quat,
-        q,
-        pregrasp_rad=config.pregrasp_rad,
-        wrist_squeeze=config.wrist_squeeze,
-    )
+    stages = grasp_stages(hand, pos, quat, q, **config.stage_settings)
     return GraspSet(
         **stages._asdict(),
         energy=energy,

@@ -17,7 +17,6 @@ import pytest
 import trimesh
 
 from jaxgrasp.dataset import (
-    STAGE_SETTINGS,
     DatasetConfig,
     DatasetError,
     GraspDataset,
@@ -27,7 +26,7 @@ from jaxgrasp.dataset import (
 )
 from jaxgrasp.grasp_set import GraspSet
 from jaxgrasp.objects import categories
-from jaxgrasp.synthesis import SynthesisConfig
+from jaxgrasp.synthesis import STAGE_SETTINGS, SynthesisConfig
 from sim.grasps import WRIST_SQUEEZE
 
 ROOT = Path(__file__).resolve().parents[1]
