@@ -2,20 +2,23 @@
 
 A bad setting fails where it is made, in one line that names the field, its value and
 what it must be, instead of deep inside a compiled optimizer (a negative weight or
-margin would otherwise run and quietly reward what it should penalise).
+margin would otherwise run and quietly reward what it should penalise). `from_dict`
+rebuilds one from its JSON form (a dataset manifest, a training run's `run.json`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import jax
 import numpy as np
 
 Rule = tuple[Callable[[Any], bool], str]
+T = TypeVar("T")
 
 
 def is_number(x: Any) -> bool:
@@ -60,3 +63,27 @@ def check_fields(config: Any, rules: dict[str, Rule], error: type[Exception] = V
             bad.append(f"{name} = {value!r} (must be {what})")
     if bad:
         raise error(f"invalid {type(config).__name__}: {'; '.join(bad)}")
+
+
+def from_dict(cls: type[T], data: Any, error: type[Exception] = ValueError, where: str = "") -> T:
+    """Rebuild a settings dataclass (with defaults for every field) from its
+    `dataclasses.asdict` form after a JSON round trip: nested settings dataclasses from
+    their dicts, tuples from lists; a missing field keeps its default, an unknown one
+    raises `error` naming it (the fields' own checks run in the constructor)."""
+    where = where or cls.__name__
+    if not isinstance(data, dict):
+        raise error(f"{where}: expected a mapping of settings, got {type(data).__name__}")
+    defaults = cls()
+    names = {f.name for f in dataclasses.fields(defaults)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise error(f"{where}: unknown setting(s) {', '.join(map(repr, unknown))}")
+    values = {}
+    for name, value in data.items():
+        default = getattr(defaults, name)
+        if dataclasses.is_dataclass(default):
+            value = from_dict(type(default), value, error, f"{where}.{name}")
+        elif isinstance(default, tuple) and isinstance(value, list):
+            value = tuple(value)
+        values[name] = value
+    return cls(**values)

@@ -438,16 +438,21 @@ class GraspDataset:
         return len(self.captions)
 
     @property
+    def synthesis_config(self) -> SynthesisConfig:
+        """The settings this dataset's grasps were optimized and closed with, from the
+        manifest (the current defaults where a manifest lacks one), so that a model
+        trained on them refines and closes its samples the same way."""
+        synthesis = self.manifest["config"].get("synthesis") or {}
+        try:
+            return SynthesisConfig.from_dict(synthesis, "synthesis settings")
+        except ValueError as e:
+            raise DatasetError(f"{self.path / MANIFEST}: {e}") from None
+
+    @property
     def stage_settings(self) -> dict[str, float]:
         """How the validation closed this dataset's grasps: `sim.grasp_stages`'
-        `pregrasp_rad` and `wrist_squeeze`, from the manifest's synthesis settings (the
-        current defaults where a manifest lacks one), so that a model trained on them
-        closes its samples the same way."""
-        synthesis = self.manifest["config"].get("synthesis") or {}
-        return {
-            name: float(synthesis.get(name, default))
-            for name, default in SynthesisConfig().stage_settings.items()
-        }
+        `pregrasp_rad` and `wrist_squeeze` (`synthesis_config.stage_settings`)."""
+        return self.synthesis_config.stage_settings
 
     def object(self, index: int):
         """The `PreparedObject` of `object_refs[index]` (built on each call)."""

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from jaxgrasp.generator import GraspGenerator, generate
-from jaxgrasp.synthesis import MODES, SynthesisConfig, synthesize
+from jaxgrasp.synthesis import MODES, synthesize
 
 SPLITS = ("seen category", "unseen category")
 METRICS = ("suc", "pta", "pga", "valid", "contact_acc", "diversity")
@@ -78,8 +78,9 @@ def evaluate(
     from sim.scene import build_scene
 
     hand = model.hand
-    # The refinement closes its grasps the way the model's training grasps were closed.
-    refine = SynthesisConfig(**model.stage_settings)
+    # The refinement optimizes with the energies of the model's training grasps and
+    # closes its grasps the way they were closed.
+    refine = model.synthesis
     trained = model.train_objects if train_objects is None else tuple(train_objects)
     seen = {_category(r) for r in trained}
     targets = []

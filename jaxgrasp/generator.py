@@ -15,7 +15,6 @@ import dataclasses
 import functools
 import json
 from pathlib import Path
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -27,6 +26,7 @@ from jaxgrasp.flow_model import FlowNet
 from jaxgrasp.grasp_set import GraspSet
 from jaxgrasp.grasp_vector import Normalizer, from_vector
 from jaxgrasp.instruction import InstructionError, Tokenizer, parse_instruction
+from jaxgrasp.synthesis import SynthesisConfig
 from jaxgrasp.training import RUN_FILE, TrainConfig, TrainingError, model_config, restore_params
 from kinematics import HandModel, load_hand
 from sim.grasps import grasp_stages
@@ -50,10 +50,11 @@ class GraspGenerator:
         n_points: points per cloud the model was trained with.
         step: the checkpoint's training step.
         train_objects: references of the objects the model was trained on.
-        stage_settings: how its training grasps were closed in validation
-            (`GraspDataset.stage_settings`: `sim.grasp_stages`' pregrasp_rad and
-            wrist_squeeze); samples get their pregrasp and squeeze poses the same way.
-            Empty (a run written before they were recorded): `grasp_stages`' defaults.
+        synthesis: the settings its training grasps were optimized and closed with
+            (`GraspDataset.synthesis_config`): samples get their pregrasp and squeeze
+            poses as the training grasps did (`stage_settings`), and `evaluate`
+            refines them with these energies. A run written before they were recorded
+            gets the defaults (only the closing settings, where it recorded those).
     """
 
     graphdef: nnx.GraphDef
@@ -64,7 +65,12 @@ class GraspGenerator:
     n_points: int
     step: int
     train_objects: tuple[str, ...] = ()
-    stage_settings: dict[str, Any] = dataclasses.field(default_factory=dict)
+    synthesis: SynthesisConfig = SynthesisConfig()
+
+    @property
+    def stage_settings(self) -> dict[str, float]:
+        """`sim.grasp_stages`' settings of the training grasps (pregrasp, squeeze)."""
+        return self.synthesis.stage_settings
 
     @classmethod
     def load(cls, run: str | Path, step: int | None = None) -> GraspGenerator:
@@ -77,6 +83,12 @@ class GraspGenerator:
         net = FlowNet(model_config(config, info["grasp_dim"], len(tokenizer.vocab)), nnx.Rngs(0))
         graphdef, template = nnx.split(net)
         params, step = restore_params(run, template, step)
+        # "stages": the earlier run format, which recorded only the closing settings.
+        synthesis = info.get("synthesis", info.get("stages", {}))
+        try:
+            synthesis = SynthesisConfig.from_dict(synthesis, "synthesis settings")
+        except ValueError as e:
+            raise TrainingError(f"{run / RUN_FILE}: {e}") from None
         return cls(
             graphdef,
             params,
@@ -86,7 +98,7 @@ class GraspGenerator:
             config.n_points,
             int(step),
             tuple(info.get("objects", ())),
-            dict(info.get("stages", {})),
+            synthesis,
         )
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from jaxgrasp._io import write_json_atomic
 from jaxgrasp.grasp_set import GraspSet
-from jaxgrasp.synthesis import SynthesisConfig, synthesize
+from jaxgrasp.synthesis import SynthesisConfig, _check_inputs, synthesize
 from sim.config import SimConfig
 
 SUMMARY_KEYS = (
@@ -63,6 +63,7 @@ def run_synthesis(
     def progress(done, total):
         log(f"  optimized {done}/{total} hands ({time.perf_counter() - t0:.1f} s)")
 
+    _check_inputs(hand, obj, part, mode, num)  # before the first line of output
     where = (f" / {part}" if part else "") + (" on a table" if tabletop else "")
     log(f"synthesizing {num} {mode} grasps of {obj.name}{where}")
     grasps = synthesize(

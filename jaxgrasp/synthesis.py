@@ -47,6 +47,7 @@ from energies._checks import (
     POSITIVE,
     POSITIVE_INT,
     check_fields,
+    from_dict,
 )
 from jaxgrasp.grasp_set import GraspSet
 from jaxgrasp.initialization import InitConfig, initial_poses
@@ -154,6 +155,13 @@ class SynthesisConfig:
         """`sim.grasp_stages`' keyword arguments: how the validation closes a grasp."""
         return {name: getattr(self, name) for name in STAGE_SETTINGS}
 
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "") -> SynthesisConfig:
+        """The config from its `dataclasses.asdict` form after a JSON round trip (a
+        dataset manifest's "synthesis"); missing fields keep their defaults, unknown
+        ones raise `SynthesisError` (prefixed by `where`)."""
+        return from_dict(cls, data, SynthesisError, where or cls.__name__)
+
 
 def synthesize(
     hand: HandModel,
@@ -193,7 +201,7 @@ def synthesize(
     if initial is not None:
         initial = initial.poses() if hasattr(initial, "poses") else initial
         num = initial.count
-    _check_inputs(hand, obj, part, mode, num, config)
+    _check_inputs(hand, obj, part, mode, num)
     part_index = None if part is None else obj.part_index(part)
     fingers = MODES[mode]
     table = resting_height(obj) if tabletop else None
@@ -462,7 +470,7 @@ def _compiled_part(config: SynthesisConfig) -> SynthesisConfig:
     )
 
 
-def _check_inputs(hand, obj, part, mode, num, config):
+def _check_inputs(hand, obj, part, mode, num):
     if mode not in MODES:
         raise SynthesisError(f"unknown mode '{mode}'; choose one of {', '.join(MODES)}")
     if not isinstance(num, int | np.integer) or num <= 0:

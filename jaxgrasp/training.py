@@ -304,7 +304,7 @@ def _run_info(out: Path, data: GraspDataset, config: TrainConfig, vectors) -> di
         "hand": data.hand,
         "grasps": len(data),
         "objects": list(data.object_refs),
-        "stages": data.stage_settings,
+        "synthesis": dataclasses.asdict(data.synthesis_config),
         "normalizer": Normalizer.fit(vectors).to_json(),
         "tokenizer": Tokenizer.fit(data.captions).to_json(),
         "grasp_dim": int(vectors.shape[1]),

@@ -131,8 +131,10 @@ def test_loader_batches_and_dexgraspbench_export(uninterrupted, tmp_path, shadow
     assert len(GraspDataset(out)) == valid
     ds = GraspDataset(out, include_invalid=True)
     assert len(ds) == 8 and ds.object_refs == ["procedural:knife:0"]
-    # The closing settings are read from the manifest itself (not defaulted).
+    # The synthesis settings are read from the manifest itself (TINY's chunk sizes are
+    # not the defaults), the closing settings with them.
     assert set(STAGE_SETTINGS) <= set(manifest["config"]["synthesis"])
+    assert ds.synthesis_config == TINY.synthesis != SynthesisConfig()
     assert ds.stage_settings == {k: getattr(TINY.synthesis, k) for k in STAGE_SETTINGS}
     assert all(c.startswith("Grasp the ") and " of the knife object" in c for c in ds.captions)
     batches = list(ds.batches(3, seed=1, n_points=256))

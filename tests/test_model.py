@@ -26,6 +26,7 @@ from jaxgrasp.initialization import initial_poses
 from jaxgrasp.instruction import InstructionError, Tokenizer, parse_instruction
 from jaxgrasp.objects import make_object
 from jaxgrasp.point_views import partial_views
+from jaxgrasp.synthesis import SynthesisConfig
 from jaxgrasp.training import TrainConfig, TrainingError, train
 from sim.grasps import grasp_stages
 
@@ -236,15 +237,28 @@ def test_samples_are_closed_like_the_training_grasps(trained, shadow, tmp_path):
     assert 0.05 < back_off <= STAGES["pregrasp_rad"] + 1e-9  # not the 0.05 rad default
     wrist = np.linalg.norm(g.root_pos_squeeze - g.root_pos, axis=1)
     np.testing.assert_allclose(wrist, STAGES["wrist_squeeze"], rtol=1e-6)
-    # A run written before the settings were recorded closes with grasp_stages' defaults.
+    # The run records the dataset's whole synthesis config (refinement energies too).
+    assert model.synthesis == SynthesisConfig(**STAGES) == GraspDataset(trained[0]).synthesis_config
+    # Earlier runs: one that recorded only the closing ("stages") closes the same way;
+    # one that recorded neither closes with grasp_stages' defaults.
     old = shutil.copytree(trained[1].run, tmp_path / "old_run")
     info = json.loads((old / "run.json").read_text())
+    info["stages"] = STAGES
+    del info["synthesis"]
+    (old / "run.json").write_text(json.dumps(info))
+    assert GraspGenerator.load(old).synthesis == model.synthesis
     del info["stages"]
     (old / "run.json").write_text(json.dumps(info))
     g_old = generate(GraspGenerator.load(old), pts, CAPTIONS[0], 8, seed=1, steps=2)
     np.testing.assert_array_equal(g_old.q_grasp, g.q_grasp)
     default = grasp_stages(shadow, g.root_pos, g.root_quat, g.q_grasp)
     np.testing.assert_array_equal(g_old.q_pregrasp, default.q_pregrasp)
+    # A tampered run file is a clear error naming the file and the setting.
+    info["synthesis"] = {"pregrasp": 0.1}
+    (old / "run.json").write_text(json.dumps(info))
+    with pytest.raises(TrainingError) as err:
+        GraspGenerator.load(old)
+    assert str(err.value).endswith("run.json: synthesis settings: unknown setting(s) 'pregrasp'")
 
 
 def test_training_settings_mismatch_and_bad_config(trained):

@@ -207,12 +207,39 @@ def test_bad_settings_fail_where_they_are_made():
     assert EnergyWeights(pen=np.float32(3.0)).pen == 3.0  # numpy scalars are numbers
 
 
+def test_settings_round_trip_through_json_and_reject_unknown_fields():
+    """`SynthesisConfig.from_dict` rebuilds the config a dataset manifest or a training
+    run stored (nested settings, tuples from lists); a missing field keeps its default,
+    and an unknown or misshapen one is a clear error, not a TypeError."""
+    config = SynthesisConfig(
+        steps=7,
+        weights=EnergyWeights(pen=500.0),
+        params=EnergyParams(table_normal=(0.0, 1.0, 0.0), pen_margin=2e-3),
+        init=InitConfig(retreat=(0.01, 0.03)),
+        pregrasp_rad=0.1,
+    )
+    stored = json.loads(json.dumps(dataclasses.asdict(config)))
+    assert SynthesisConfig.from_dict(stored) == config
+    assert SynthesisConfig.from_dict({"steps": 7}) == SynthesisConfig(steps=7)
+    cases = [
+        ({"stages": 1}, "SynthesisConfig: unknown setting(s) 'stages'"),
+        ({"weights": {"pen": 1.0, "foo": 2}}, "SynthesisConfig.weights: unknown setting(s) 'foo'"),
+        ({"init": [0.02, 0.04]}, "SynthesisConfig.init: expected a mapping of settings, got list"),
+        ({"weights": {"pen": -1.0}}, "EnergyWeights: pen = -1.0"),
+    ]
+    for data, message in cases:
+        with pytest.raises(ValueError) as err:
+            SynthesisConfig.from_dict(data)
+        assert message in str(err.value), (message, str(err.value))
+
+
 def test_pipeline_rejects_bad_input_before_writing(knife, tmp_path):
+    logged: list[str] = []  # ... and before announcing a run it will not do
     with pytest.raises(ObjectError, match="unknown part 'lid'"):
-        run_synthesis(knife, tmp_path / "run", part="lid", num=2, config=TINY, log=print)
+        run_synthesis(knife, tmp_path / "run", part="lid", num=2, config=TINY, log=logged.append)
     with pytest.raises(SynthesisError, match="num must be a positive integer"):
-        run_synthesis(knife, tmp_path / "run", part="handle", num=0, config=TINY, log=print)
-    assert not (tmp_path / "run").exists()
+        run_synthesis(knife, tmp_path / "run", part="handle", num=0, config=TINY, log=logged.append)
+    assert not (tmp_path / "run").exists() and logged == []
 
 
 def test_pipeline_writes_grasps_pictures_summary_and_show_works(knife, tmp_path):
