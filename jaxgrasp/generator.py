@@ -53,8 +53,9 @@ class GraspGenerator:
         synthesis: the settings its training grasps were optimized and closed with
             (`GraspDataset.synthesis_config`): samples get their pregrasp and squeeze
             poses as the training grasps did (`stage_settings`), and `evaluate`
-            refines them with these energies. A run written before they were recorded
-            gets the defaults (only the closing settings, where it recorded those).
+            refines them with these energies. An earlier run that recorded only the
+            closing settings ("stages") gets those and the defaults for the rest; one
+            that recorded neither, the defaults.
     """
 
     graphdef: nnx.GraphDef
