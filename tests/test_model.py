@@ -17,7 +17,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxgrasp.dataset import GraspDataset
+from jaxgrasp.dataset import DatasetError, GraspDataset
 from jaxgrasp.evaluation import EvalConfig, evaluate, joint_entropy
 from jaxgrasp.generator import GenerationError, GraspGenerator, estimate_normals, generate
 from jaxgrasp.grasp_set import GraspSet
@@ -259,6 +259,14 @@ def test_samples_are_closed_like_the_training_grasps(trained, shadow, tmp_path):
     with pytest.raises(TrainingError) as err:
         GraspGenerator.load(old)
     assert str(err.value).endswith("run.json: synthesis settings: unknown setting(s) 'pregrasp'")
+    # ... and so is one in a dataset's manifest, before training writes anything.
+    data = shutil.copytree(trained[0], tmp_path / "bad_dataset")
+    manifest = json.loads((data / "manifest.json").read_text())
+    manifest["config"]["synthesis"]["weights"] = {"pen": -1.0}
+    (data / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(DatasetError, match=r"manifest.json: invalid EnergyWeights: pen = -1.0"):
+        train(data, tmp_path / "bad_run", TINY, progress=False)
+    assert not (tmp_path / "bad_run").exists()
 
 
 def test_training_settings_mismatch_and_bad_config(trained):
