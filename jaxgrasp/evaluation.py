@@ -3,8 +3,8 @@
 For every held-out target (object x part x contact mode) the model samples grasps from
 the object's cloud and the instruction `Grasp the {part} of the {object} object, with
 contacts on {mode's fingers}`; the samples are validated in MuJoCo raw and after a few
-optimizer steps with the instructed part as target (refined, ZeroDexGrasp §III-E), both
-closed with the training dataset's pregrasp / squeeze settings.
+optimizer steps with the instructed part as target (refined, ZeroDexGrasp §III-E, with
+the training dataset's energy settings), both closed with its pregrasp / squeeze settings.
 
 Metrics (per grasp, averaged over all grasps of a split):
 - Suc: survives the six-direction disturbance test with penetration and

@@ -7,7 +7,7 @@ example's cloud is the object's full surface cloud or, with probability
 `n_points` points.
 
 A run directory holds `run.json` (settings, normaliser, tokenizer, hand, objects, the
-dataset's pregrasp / squeeze settings),
+dataset's synthesis settings),
 `checkpoints/` (orbax; parameters, optimizer state and the loss history every
 `checkpoint_every` steps), `loss.png`. Every batch, noise draw and t depends only on
 (seed, step), so a killed run resumed from its last checkpoint continues exactly as an
