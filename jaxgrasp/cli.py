@@ -383,6 +383,7 @@ def evaluate(
 ) -> None:
     """Sample grasps for (held-out) objects, validate them in MuJoCo raw and refined,
     and print Suc / PTA / PGA / contact-mode accuracy / diversity (DexVLG Table 2).
+    A model trained on a tabletop dataset is evaluated with its objects on a table.
 
     Args:
         run: a `jaxgrasp train` run directory.
@@ -414,6 +415,8 @@ def evaluate(
     )
     result = evaluate_model(model, parse_objects(objects), config)
     print(format_table(result["rows"]))
+    if result["tabletop"]:
+        print("objects rested on a table, as in the training dataset (Suc counts table hits)")
     if json is not None:
         write_json_atomic(json, result)
         print(f"wrote {json}")

@@ -449,6 +449,16 @@ class GraspDataset:
             raise DatasetError(f"{self.path / MANIFEST}: {e}") from None
 
     @property
+    def tabletop(self) -> bool:
+        """Whether the objects rested on a table (grasps above it, validated with it)."""
+        tabletop = self.manifest["config"].get("tabletop", False)
+        if not isinstance(tabletop, bool):
+            raise DatasetError(
+                f"{self.path / MANIFEST}: tabletop must be true or false, got {tabletop!r}"
+            )
+        return tabletop
+
+    @property
     def stage_settings(self) -> dict[str, float]:
         """How the validation closed this dataset's grasps: `sim.grasp_stages`'
         `pregrasp_rad` and `wrist_squeeze` (`synthesis_config.stage_settings`)."""

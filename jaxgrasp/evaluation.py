@@ -5,10 +5,13 @@ the object's cloud and the instruction `Grasp the {part} of the {object} object,
 contacts on {mode's fingers}`; the samples are validated in MuJoCo raw and after a few
 optimizer steps with the instructed part as target (refined, ZeroDexGrasp §III-E, with
 the training dataset's energy settings), both closed with its pregrasp / squeeze settings.
+A model trained on a tabletop dataset is evaluated the same way: each object rests on a
+table, the refinement keeps the hand above it, and a grasp through it is not a success.
 
 Metrics (per grasp, averaged over all grasps of a split):
 - Suc: survives the six-direction disturbance test with penetration and
-  self-penetration under their limits (physically valid);
+  self-penetration (and, on a table, table penetration) under their limits
+  (physically valid);
 - PTA / PGA: >= 1 / >= 3 fingers within 1 cm of the instructed part and closer to it
   than to any other part (sim.checks);
 - valid: passes every dataset criterion (Suc + contact + part alignment);
@@ -29,7 +32,8 @@ from typing import Any
 import numpy as np
 
 from jaxgrasp.generator import GraspGenerator, generate
-from jaxgrasp.synthesis import MODES, synthesize
+from jaxgrasp.synthesis import MODES, resting_height, synthesize
+from sim.validate import TABLE_CRITERION
 
 SPLITS = ("seen category", "unseen category")
 METRICS = ("suc", "pta", "pga", "valid", "contact_acc", "diversity")
@@ -70,7 +74,7 @@ def evaluate(
     """Sample, (refine,) validate. `train_objects` (default: the model's own training
     objects) decide the seen / unseen split. Returns {"rows": one record per split x
     variant with `METRICS` and counts, "targets": per-target records, "config": ...,
-    "seconds"}."""
+    "tabletop": whether the objects rested on a table (`model.tabletop`), "seconds"}."""
     from jaxgrasp.dataset import object_part_names
     from jaxgrasp.objects import object_from_reference
     from jaxgrasp.point_views import partial_views
@@ -94,7 +98,9 @@ def evaluate(
             if config.cloud == "partial":
                 view = partial_views(pts, nrm, n_views=1)[0]
                 pts, nrm = pts[view], nrm[view]
-            built = {"ref": ref, "obj": obj, "scene": build_scene(hand, obj), "cloud": (pts, nrm)}
+            table = resting_height(obj) if model.tabletop else None
+            scene = build_scene(hand, obj, table_height=table)
+            built = {"ref": ref, "obj": obj, "scene": scene, "cloud": (pts, nrm)}
         obj, scene, (pts, nrm) = built["obj"], built["scene"], built["cloud"]
         instruction = instruction_for(obj.name, part, mode)
         raw = generate(
@@ -120,7 +126,14 @@ def evaluate(
         variants = {"raw": raw}
         if config.refine_steps > 0:
             variants["refined"] = synthesize(
-                hand, obj, part, mode, steps=config.refine_steps, initial=raw, config=refine
+                hand,
+                obj,
+                part,
+                mode,
+                steps=config.refine_steps,
+                initial=raw,
+                config=refine,
+                tabletop=model.tabletop,
             )
         for name, grasps in variants.items():
             report = validate(hand, obj, grasps, part=part, scene=scene)
@@ -151,6 +164,7 @@ def evaluate(
         "rows": rows,
         "targets": targets,
         "config": dataclasses.asdict(config),
+        "tabletop": model.tabletop,
         "seconds": time.perf_counter() - start,
     }
 
@@ -163,6 +177,7 @@ def _category(ref: str) -> str:
 def _metrics(hand, report, grasps, mode: str) -> dict:
     flags = report.flags
     suc = flags["disturbance"] & flags["penetration"] & flags["self_penetration"]
+    suc = suc & flags.get(TABLE_CRITERION, True)
     fingers = list(report.fingers)
     digits = [i for i, f in enumerate(fingers) if f != "palm"]
     wanted = np.array([fingers[i] in MODES[mode] for i in digits])
@@ -176,6 +191,8 @@ def _metrics(hand, report, grasps, mode: str) -> dict:
         "valid": float(report.valid.mean()),
         "contact_acc": float(contact_acc),
         "diversity": joint_entropy(hand, grasps.q_grasp),
+        # On a table: how many grasps stay out of it (Suc counts it too).
+        **({"table_ok": float(flags[TABLE_CRITERION].mean())} if TABLE_CRITERION in flags else {}),
     }
 
 

@@ -56,6 +56,9 @@ class GraspGenerator:
             refines them with these energies. An earlier run that recorded only the
             closing settings ("stages") gets those and the defaults for the rest; one
             that recorded neither, the defaults.
+        tabletop: the training objects rested on a table (`DatasetConfig.tabletop`):
+            `evaluate` puts its objects on one too, refines above it and validates
+            with it. False for runs that did not record it.
     """
 
     graphdef: nnx.GraphDef
@@ -67,6 +70,7 @@ class GraspGenerator:
     step: int
     train_objects: tuple[str, ...] = ()
     synthesis: SynthesisConfig = SynthesisConfig()
+    tabletop: bool = False
 
     @property
     def stage_settings(self) -> dict[str, float]:
@@ -90,6 +94,11 @@ class GraspGenerator:
             synthesis = SynthesisConfig.from_dict(synthesis, "synthesis settings")
         except ValueError as e:
             raise TrainingError(f"{run / RUN_FILE}: {e}") from None
+        tabletop = info.get("tabletop", False)
+        if not isinstance(tabletop, bool):
+            raise TrainingError(
+                f"{run / RUN_FILE}: tabletop must be true or false, got {tabletop!r}"
+            )
         return cls(
             graphdef,
             params,
@@ -100,6 +109,7 @@ class GraspGenerator:
             int(step),
             tuple(info.get("objects", ())),
             synthesis,
+            tabletop,
         )
 
 

@@ -7,7 +7,7 @@ example's cloud is the object's full surface cloud or, with probability
 `n_points` points.
 
 A run directory holds `run.json` (settings, normaliser, tokenizer, hand, objects, the
-dataset's synthesis settings),
+dataset's synthesis settings and whether its objects rested on a table),
 `checkpoints/` (orbax; parameters, optimizer state and the loss history every
 `checkpoint_every` steps), `loss.png`. Every batch, noise draw and t depends only on
 (seed, step), so a killed run resumed from its last checkpoint continues exactly as an
@@ -305,6 +305,7 @@ def _run_info(out: Path, data: GraspDataset, config: TrainConfig, vectors) -> di
         "grasps": len(data),
         "objects": list(data.object_refs),
         "synthesis": dataclasses.asdict(data.synthesis_config),
+        "tabletop": data.tabletop,
         "normalizer": Normalizer.fit(vectors).to_json(),
         "tokenizer": Tokenizer.fit(data.captions).to_json(),
         "grasp_dim": int(vectors.shape[1]),

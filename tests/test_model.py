@@ -3,6 +3,7 @@ checkpoint/restore, kill-and-resume), deterministic sampling, bad input, evaluat
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -269,6 +270,35 @@ def test_samples_are_closed_like_the_training_grasps(trained, shadow, tmp_path):
     assert not (tmp_path / "bad_run").exists()
 
 
+def test_run_records_whether_the_objects_rested_on_a_table(trained, tmp_path):
+    """run.json carries the dataset's `tabletop` (the evaluation puts its objects on a
+    table when it is set); runs that did not record it load as floating objects."""
+    info = json.loads((trained[1].run / "run.json").read_text())
+    assert info["tabletop"] is False and GraspDataset(trained[0]).tabletop is False
+    assert GraspGenerator.load(trained[1].run).tabletop is False
+    run = shutil.copytree(trained[1].run, tmp_path / "run")
+
+    def load_with(**changes):
+        (run / "run.json").write_text(json.dumps({**info, **changes}))
+        return GraspGenerator.load(run)
+
+    assert load_with(tabletop=True).tabletop is True
+    with pytest.raises(TrainingError, match=r"run.json: tabletop must be true or false, got 'yes'"):
+        load_with(tabletop="yes")
+    del info["tabletop"]
+    assert load_with().tabletop is False
+    data = shutil.copytree(trained[0], tmp_path / "dataset")
+    manifest = json.loads((data / "manifest.json").read_text())
+    manifest["config"]["tabletop"] = True
+    (data / "manifest.json").write_text(json.dumps(manifest))
+    assert GraspDataset(data).tabletop is True
+    manifest["config"]["tabletop"] = 1
+    (data / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(DatasetError, match=r"manifest.json: tabletop must be true or false, got 1"):
+        train(data, tmp_path / "bad_run", TINY, progress=False)
+    assert not (tmp_path / "bad_run").exists()
+
+
 def test_training_settings_mismatch_and_bad_config(trained):
     data, result = trained
     with pytest.raises(TrainingError, match="other settings"):
@@ -332,5 +362,19 @@ def test_evaluate_reports_metrics_in_range(trained, shadow):
         for m in ("suc", "pta", "pga", "valid", "contact_acc"):
             assert 0.0 <= r[m] <= 1.0
         assert r["targets"] == 3 and r["grasps"] == 6
+    assert res["tabletop"] is False
+    assert all("table_ok" not in t[v] for t in res["targets"] for v in ("raw", "refined"))
+    # A model of a tabletop dataset: the objects rest on a table, the refinement stays
+    # above it, and the validation checks it (its pass rate is reported).
+    on_table = evaluate(
+        dataclasses.replace(model, tabletop=True),
+        ["procedural:bottle:1"],
+        EvalConfig(num=2, refine_steps=2, sample_steps=2),
+        progress=False,
+    )
+    assert on_table["tabletop"] is True
+    for t in on_table["targets"]:
+        for v in ("raw", "refined"):
+            assert 0.0 <= t[v]["table_ok"] <= 1.0 and t[v]["suc"] <= t[v]["table_ok"]
     same = np.zeros((10, shadow.n_q))
     assert joint_entropy(shadow, same) == 0.0
