@@ -87,3 +87,12 @@ def from_dict(cls: type[T], data: Any, error: type[Exception] = ValueError, wher
             value = tuple(value)
         values[name] = value
     return cls(**values)
+
+
+def read_flag(data: dict, name: str, error: type[Exception], where: str) -> bool:
+    """The true / false setting `name` of a JSON mapping (a dataset manifest's or a
+    run.json's; False where it is missing); anything else raises `error` naming `where`."""
+    value = data.get(name, False)
+    if not BOOL[0](value):
+        raise error(f"{where}: {name} must be true or false, got {value!r}")
+    return value

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from energies._checks import BOOL, POSITIVE_INT, check_fields, is_integer
+from energies._checks import BOOL, POSITIVE_INT, check_fields, is_integer, read_flag
 from jaxgrasp._io import write_json_atomic
 from jaxgrasp.grasp_set import GraspSet, GraspSetError
 from jaxgrasp.synthesis import MODES, SynthesisConfig, resting_height, synthesize
@@ -451,12 +451,9 @@ class GraspDataset:
     @property
     def tabletop(self) -> bool:
         """Whether the objects rested on a table (grasps above it, validated with it)."""
-        tabletop = self.manifest["config"].get("tabletop", False)
-        if not isinstance(tabletop, bool):
-            raise DatasetError(
-                f"{self.path / MANIFEST}: tabletop must be true or false, got {tabletop!r}"
-            )
-        return tabletop
+        return read_flag(
+            self.manifest["config"], "tabletop", DatasetError, str(self.path / MANIFEST)
+        )
 
     @property
     def stage_settings(self) -> dict[str, float]:

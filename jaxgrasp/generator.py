@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from energies._checks import is_number
+from energies._checks import is_number, read_flag
 from jaxgrasp.flow_model import FlowNet
 from jaxgrasp.grasp_set import GraspSet
 from jaxgrasp.grasp_vector import Normalizer, from_vector
@@ -94,11 +94,7 @@ class GraspGenerator:
             synthesis = SynthesisConfig.from_dict(synthesis, "synthesis settings")
         except ValueError as e:
             raise TrainingError(f"{run / RUN_FILE}: {e}") from None
-        tabletop = info.get("tabletop", False)
-        if not isinstance(tabletop, bool):
-            raise TrainingError(
-                f"{run / RUN_FILE}: tabletop must be true or false, got {tabletop!r}"
-            )
+        tabletop = read_flag(info, "tabletop", TrainingError, str(run / RUN_FILE))
         return cls(
             graphdef,
             params,
