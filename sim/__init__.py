@@ -4,6 +4,10 @@ validate(hand, obj, grasps, part=None, backend="mujoco" | "mjx", config=None)
     -> ValidationReport (per-grasp flags and measurements + a summary)
 """
 
+# jaxgrasp's package imports sim's modules (evaluation, pipeline) and sim's modules import
+# jaxgrasp's (sdf, object model): load jaxgrasp first, so that `import sim` as a script's
+# first import resolves the cycle in the one order that works.
+import jaxgrasp  # noqa: F401  (isort: skip)
 from sim.checks import GeometryChecks, caption, check_grasps
 from sim.config import SimConfig
 from sim.disturbance import DisturbanceResult, disturbance_test_mujoco

@@ -7,6 +7,9 @@ glued to its +x end as a second part), palm facing it, thumb under and fingers o
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -136,6 +139,15 @@ def test_empty_batch_gives_empty_results_on_both_backends(shadow, scene):
     ):
         assert result.success.shape == (0,) and result.translation.shape == (0, 6)
         assert result.rotation_deg.shape == (0, 6)
+
+
+@pytest.mark.parametrize("module", ["sim", "sim.validate"])
+def test_sim_imports_first_in_a_fresh_interpreter(module):
+    """sim and jaxgrasp import each other's modules; `import sim` as a script's first
+    import once failed with a circular ImportError (the tests import jaxgrasp first)."""
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run([sys.executable, "-c", f"import {module}"], cwd=root, capture_output=True)
+    assert run.returncode == 0, run.stderr.decode()[-2000:]
 
 
 def test_caption_format():
