@@ -15,6 +15,7 @@ import numpy as np
 from jaxtyping import Float
 
 from kinematics._rotations import quat_to_mat
+from sim.grasps import mat_to_quat
 
 ROT_DIM = 6
 
@@ -44,7 +45,7 @@ def from_vector(
     e2 = _unit(np.where(np.linalg.norm(b, axis=1, keepdims=True) > 1e-9, b, fallback), None)
     e3 = np.cross(e1, e2)
     rot = np.stack([e1, e2, e3], axis=-1)
-    return x[:, :3], _mat_to_quat(rot), x[:, 9:]
+    return x[:, :3], mat_to_quat(rot), x[:, 9:]
 
 
 def _unit(v: np.ndarray, default: np.ndarray | None) -> np.ndarray:
@@ -53,14 +54,6 @@ def _unit(v: np.ndarray, default: np.ndarray | None) -> np.ndarray:
         v = np.where(n > 1e-9, v, default)
         n = np.linalg.norm(v, axis=1, keepdims=True)
     return v / np.maximum(n, 1e-12)
-
-
-def _mat_to_quat(rot: np.ndarray) -> np.ndarray:
-    from scipy.spatial.transform import Rotation
-
-    xyzw = Rotation.from_matrix(rot).as_quat()
-    wxyz = np.concatenate([xyzw[:, 3:], xyzw[:, :3]], axis=1)
-    return wxyz * np.where(wxyz[:, :1] < 0, -1.0, 1.0)  # w >= 0: one of the two signs
 
 
 @dataclasses.dataclass(frozen=True)

@@ -29,6 +29,7 @@ from scipy.spatial import cKDTree
 from energies._checks import NON_NEGATIVE, check_fields, is_number
 from energies.hand_state import hand_state
 from kinematics import HandModel
+from sim.grasps import mat_to_quat
 
 LID_ANGLES = 24
 # Tabletop mode: candidate poses drawn per kept pose.
@@ -135,7 +136,7 @@ def _sample_poses(hand, obj, part, mode, num, seed, config):
         rots.append(jitter @ frame @ palm_in_root.T)  # root axes in the world
     rot = np.stack(rots)
     root_pos = origin_world - np.einsum("bij,j->bi", rot, np.asarray(palm.origin))
-    root_quat = np.stack([_mat_to_quat(r) for r in rot])
+    root_quat = mat_to_quat(rot)
     lo, hi = np.asarray(hand.q_range).T
     q0 = np.asarray(hand.init_q(mode))
     q = np.clip(q0 + rng.normal(0, config.q_noise, (num, hand.n_q)), lo, hi)
@@ -232,11 +233,3 @@ def _hull_samples(obj, num, rng):
     hull = trimesh.Trimesh(np.asarray(obj.vertices), np.asarray(obj.faces)).convex_hull
     points, face = trimesh.sample.sample_surface(hull, num, seed=int(rng.integers(2**31)))
     return np.asarray(points), np.asarray(hull.face_normals[face])
-
-
-def _mat_to_quat(r):
-    import mujoco
-
-    q = np.empty(4)
-    mujoco.mju_mat2Quat(q, np.ascontiguousarray(r, dtype=np.float64).reshape(-1))
-    return q

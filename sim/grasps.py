@@ -71,6 +71,18 @@ def rotate(quat, v) -> np.ndarray:
     return v + 2 * w * uv + 2 * np.cross(u, uv)
 
 
+def mat_to_quat(rot) -> np.ndarray:
+    """Unit wxyz quaternions of rotation matrices, w >= 0 (one of the two signs).
+    Shape: rot (..., 3, 3); returns (..., 4)."""
+    from scipy.spatial.transform import Rotation
+
+    rot = np.asarray(rot, dtype=np.float64)
+    xyzw = Rotation.from_matrix(rot.reshape(-1, 3, 3)).as_quat()
+    wxyz = np.concatenate([xyzw[:, 3:], xyzw[:, :3]], axis=1)
+    wxyz *= np.where(wxyz[:, :1] < 0, -1.0, 1.0)
+    return wxyz.reshape(*rot.shape[:-2], 4)
+
+
 def grasp_stages(
     hand: HandModel,
     root_pos,
