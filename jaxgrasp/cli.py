@@ -435,6 +435,8 @@ def sample(
 ) -> None:
     """Sample grasps from a trained model for an object's cloud and an instruction,
     and save them as a grasp set (view with `jaxgrasp show`, check with `jaxgrasp validate`).
+    A model trained on a tabletop dataset gets the object on a table at its lowest point:
+    the grasp set records the table, and `jaxgrasp validate` checks the grasps against it.
 
     Args:
         run: a `jaxgrasp train` run directory.
@@ -453,10 +455,12 @@ def sample(
 
     from jaxgrasp.generator import GraspGenerator, generate
     from jaxgrasp.objects import object_from_reference
+    from jaxgrasp.synthesis import resting_height
 
     obj = object_from_reference(object)
+    model = GraspGenerator.load(run)
     grasps = generate(
-        GraspGenerator.load(run),
+        model,
         np.asarray(obj.points),
         instruction,
         num,
@@ -466,9 +470,12 @@ def sample(
         seed=seed,
         temperature=temperature,
         object_ref=object,
+        table_height=resting_height(obj) if model.tabletop else None,
     )
     grasps.save(out)
-    print(f"wrote {grasps.count} grasps to {out}")
+    table = grasps.table_height
+    on_table = "" if table is None else f" (object on a table at z = {table:.4f} m)"
+    print(f"wrote {grasps.count} grasps to {out}{on_table}")
 
 
 COMMANDS: dict[str, Callable[..., Any]] = {

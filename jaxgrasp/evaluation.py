@@ -100,8 +100,9 @@ def evaluate(
                 pts, nrm = pts[view], nrm[view]
             table = resting_height(obj) if model.tabletop else None
             scene = build_scene(hand, obj, table_height=table)
-            built = {"ref": ref, "obj": obj, "scene": scene, "cloud": (pts, nrm)}
+            built = {"ref": ref, "obj": obj, "scene": scene, "cloud": (pts, nrm), "table": table}
         obj, scene, (pts, nrm) = built["obj"], built["scene"], built["cloud"]
+        table = built["table"]
         instruction = instruction_for(obj.name, part, mode)
         raw = generate(
             model,
@@ -114,6 +115,7 @@ def evaluate(
             seed=config.seed + k,
             temperature=config.temperature,
             object_ref=ref,
+            table_height=table,
         )
         record: dict[str, Any] = {
             "object_ref": ref,

@@ -122,6 +122,7 @@ def generate(
     temperature: float = 1.0,
     object_name: str | None = None,
     object_ref: str = "point-cloud",
+    table_height: float | None = None,
 ) -> GraspSet:
     """Sample `num` grasps for an object-frame point cloud and an instruction.
 
@@ -136,6 +137,11 @@ def generate(
         temperature: scale of the starting noise (its standard deviation). 1 samples
             the learned distribution; below 1 the samples gather towards its modes
             (fewer failures, less diversity; 0 gives `num` copies of one grasp).
+        table_height: the table plane z = table_height (object frame) the object rests
+            on, recorded on the grasp set so that `validate` adds the table. Default: for
+            a tabletop model (`model.tabletop`) the cloud's lowest point (pass the
+            mesh's, `resting_height(obj)`, where a partial view may miss the bottom);
+            none for a model of floating objects.
     Returns:
         A `GraspSet` (energy unknown: NaN) whose part and mode come from the instruction.
     """
@@ -148,6 +154,10 @@ def generate(
         raise GenerationError(f"unknown method '{method}'; choose one of {', '.join(METHODS)}")
     if not (is_number(temperature) and temperature >= 0):
         raise GenerationError(f"temperature must be a finite number >= 0 (got {temperature})")
+    if table_height is not None and not is_number(table_height):
+        raise GenerationError(f"table_height must be a finite number (got {table_height})")
+    if table_height is None and model.tabletop:
+        table_height = float(pts[:, 2].min())
     try:
         tokens = model.tokenizer.encode([instruction])
     except InstructionError as e:
@@ -185,6 +195,7 @@ def generate(
         part=part,
         mode=_mode_of(fingers),
         fingers=fingers,
+        table_height=None if table_height is None else float(table_height),
     )
 
 

@@ -299,6 +299,35 @@ def test_run_records_whether_the_objects_rested_on_a_table(trained, tmp_path):
     assert not (tmp_path / "bad_run").exists()
 
 
+def test_samples_of_a_tabletop_model_record_the_table(trained, tmp_path, capsys):
+    """A tabletop model's samples carry the table their object rests on (`jaxgrasp
+    validate` adds it): `jaxgrasp sample` takes the mesh's lowest point, `generate` the
+    cloud's unless told; a floating model's samples have none."""
+    from jaxgrasp.cli import main as cli_main
+    from jaxgrasp.synthesis import resting_height
+
+    obj = make_object("bottle", 0)
+    pts = np.asarray(obj.points)
+    floating = GraspGenerator.load(trained[1].run)
+    on_table = dataclasses.replace(floating, tabletop=True)
+    # 8 grasps in 2 midpoint steps: the sampler test_samples_are_closed_like_... compiled
+    assert generate(floating, pts, CAPTIONS[0], 8, steps=2).table_height is None
+    assert generate(on_table, pts, CAPTIONS[0], 8, steps=2).table_height == pts[:, 2].min()
+    assert generate(on_table, pts, CAPTIONS[0], 8, steps=2, table_height=-0.2).table_height == -0.2
+    with pytest.raises(GenerationError, match=r"table_height must be a finite number \(got nan\)"):
+        generate(on_table, pts, CAPTIONS[0], 8, steps=2, table_height=float("nan"))
+    run = shutil.copytree(trained[1].run, tmp_path / "run")
+    info = json.loads((run / "run.json").read_text())
+    for tabletop, table in ((False, None), (True, resting_height(obj))):
+        (run / "run.json").write_text(json.dumps({**info, "tabletop": tabletop}))
+        out = tmp_path / f"tabletop_{tabletop}.npz"
+        args = ["--object", REF, "--instruction", CAPTIONS[0], "--out", str(out)]
+        cli_main(["sample", str(run), *args, "--num", "8", "--steps", "2"])
+        saved = GraspSet.load(out)
+        assert saved.count == 8 and saved.table_height == table
+        assert ("on a table" in capsys.readouterr().out) is tabletop
+
+
 def test_training_settings_mismatch_and_bad_config(trained):
     data, result = trained
     with pytest.raises(TrainingError, match="other settings"):
