@@ -18,9 +18,9 @@ from kinematics import load_hand
 
 
 def _share_compilation_cache() -> None:
-    """One persistent compilation cache for the session and the processes its tests
-    start (killed-and-resumed runs, the CLI): they compile the same programs as the
-    test process. A fresh directory, removed at exit; a cache set by the caller wins."""
+    """One persistent compilation cache for the session, its pytest-xdist workers and
+    the processes its tests start (killed-and-resumed runs, the CLI): they compile the
+    same programs. A fresh directory, removed at exit; a cache set by the caller wins."""
     if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
         return
     path = tempfile.mkdtemp(prefix="jaxgrasp-tests-jit-")
