@@ -100,9 +100,8 @@ def evaluate(
                 pts, nrm = pts[view], nrm[view]
             table = resting_height(obj) if model.tabletop else None
             scene = build_scene(hand, obj, table_height=table)
-            built = {"ref": ref, "obj": obj, "scene": scene, "cloud": (pts, nrm), "table": table}
+            built = {"ref": ref, "obj": obj, "scene": scene, "cloud": (pts, nrm)}
         obj, scene, (pts, nrm) = built["obj"], built["scene"], built["cloud"]
-        table = built["table"]
         instruction = instruction_for(obj.name, part, mode)
         raw = generate(
             model,
@@ -115,7 +114,7 @@ def evaluate(
             seed=config.seed + k,
             temperature=config.temperature,
             object_ref=ref,
-            table_height=table,
+            table_height=scene.table_height,
         )
         record: dict[str, Any] = {
             "object_ref": ref,
