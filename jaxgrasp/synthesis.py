@@ -9,8 +9,9 @@ the joints are projected onto their limits. The batch is split into equal pieces
 most `device_batch` hands per device per compiled call (a memory budget; the last piece
 is padded, so every piece runs the same program) and sharded over all `jax.devices()`
 with `shard_map` (each device optimizes its own hands; the result does not depend on the
-device count). The energy weights are arguments of the compiled program, not
-constants in it: weight sweeps share one compilation. Multi-host: call
+device count). The energy weights and the energy constants that set no shape or branch
+(`TRACED_PARAMS`: the palm stand-off, the penetration margin, ...) are arguments of the
+compiled program, not constants in it: sweeps over them share one compilation. Multi-host: call
 `jax.distributed.initialize()` first (see `distributed_synthesize`).
 
 Tabletop mode (`tabletop=True`): the object rests on a table, the plane z = its lowest
@@ -58,6 +59,10 @@ from sim.grasps import PREGRASP_RAD, WRIST_SQUEEZE, grasp_stages
 # Energy weights passed to the compiled optimizer as arguments (the table weight is
 # `SynthesisConfig.table_weight`, a constant of the tabletop program).
 TRACED_WEIGHTS = tuple(f.name for f in dataclasses.fields(EnergyWeights) if f.name != "table")
+# The energy constants passed to it the same way: the others set array shapes
+# (`pen_object_points`, `barrier_hand_stride`) or branches (`use_lp`, the sign of
+# `part_contact_radius`) of the program, or have their own argument (`table_height`).
+TRACED_PARAMS = ("d0", "w_palm", "barrier_d_hat", "tau_fc", "tau_f", "pen_margin")
 
 MODES = {
     "wrap": ("thumb", "index", "middle", "ring", "little", "palm"),
@@ -269,8 +274,9 @@ def _reference(obj) -> str:
 def optimizer_arguments(obj, part_index: int | None, config: SynthesisConfig, table=None):
     """The leading (replicated) arguments of the compiled optimizer for one target:
     (object arrays, part index, torque length scale, table height, step count, energy
-    weights). `table` is the table height in tabletop mode."""
+    weights, energy constants). `table` is the table height in tabletop mode."""
     weights = {k: jnp.float32(getattr(config.weights, k)) for k in TRACED_WEIGHTS}
+    constants = {k: jnp.float32(getattr(config.params, k)) for k in TRACED_PARAMS}
     return (
         _Target.of(obj),
         jnp.int32(-1 if part_index is None else part_index),
@@ -278,6 +284,7 @@ def optimizer_arguments(obj, part_index: int | None, config: SynthesisConfig, ta
         jnp.float32(0.0 if table is None else table),
         jnp.int32(config.steps),
         weights,
+        constants,
     )
 
 
@@ -319,7 +326,7 @@ def _sharded(run, mesh):
             jax.shard_map(
                 run,
                 mesh=mesh,
-                in_specs=(P(),) * 6 + (P("hands"),) * 3,
+                in_specs=(P(),) * 7 + (P("hands"),) * 3,
                 out_specs=P("hands"),
             )
         )
@@ -363,11 +370,12 @@ _OPTIMIZER_CACHE: dict = {}
 
 
 def _optimizer(hand, fingers, config: SynthesisConfig, tabletop: bool = False):
-    """A jitted function (target, part_index, length, table_height, steps, weights, pos0,
-    quat0, q0) -> (pos, quat, q, energy, terms) for a batch; the leading arguments come
-    from `optimizer_arguments` (`table_height` is used in tabletop mode). The step count
-    and the weights (a dict over `TRACED_WEIGHTS`) are traced, so runs of any length or
-    weighting share one compilation."""
+    """A jitted function (target, part_index, length, table_height, steps, weights,
+    constants, pos0, quat0, q0) -> (pos, quat, q, energy, terms) for a batch; the leading
+    arguments come from `optimizer_arguments` (`table_height` is used in tabletop mode).
+    The step count, the weights (a dict over `TRACED_WEIGHTS`) and the energy constants
+    (a dict over `TRACED_PARAMS`) are traced, so runs of any length, weighting or such
+    constants share one compilation."""
     # Keyed by identity; the entry keeps the hand alive, so its id is never reused for
     # another hand while the entry exists. Neither the step count, the batch split nor
     # the weights change the program.
@@ -379,9 +387,11 @@ def _optimizer(hand, fingers, config: SynthesisConfig, tabletop: bool = False):
     # term is not computed at all.
     table_weight = config.table_weight if tabletop else 0.0
 
-    def energy_and_grad(target, part_index, length, table_height, weights, samples, pos, quat, q):
+    def energy_and_grad(
+        target, part_index, length, table_height, weights, constants, samples, pos, quat, q
+    ):
         # The table height is traced, so every object shares one compilation.
-        params = dataclasses.replace(config.params, table_height=table_height)
+        params = dataclasses.replace(config.params, **constants, table_height=table_height)
         weights = EnergyWeights(**weights, table=table_weight)
         return batched_energy_and_grad(
             weights,
@@ -414,13 +424,13 @@ def _optimizer(hand, fingers, config: SynthesisConfig, tabletop: bool = False):
             {"pos": "pos", "quat": "quat", "q": "q"},
         )
 
-    def run(target, part_index, length, table_height, steps, weights, pos0, quat0, q0):
+    def run(target, part_index, length, table_height, steps, weights, constants, pos0, quat0, q0):
         samples = target_samples(target, config.params)  # once, not per step
         tx = optimizer(steps)
 
         def energy_and_grad_of(pos, quat, q):
             return energy_and_grad(
-                target, part_index, length, table_height, weights, samples, pos, quat, q
+                target, part_index, length, table_height, weights, constants, samples, pos, quat, q
             )
 
         params = {"pos": pos0, "quat": quat0, "q": q0}
@@ -459,12 +469,16 @@ def _optimizer(hand, fingers, config: SynthesisConfig, tabletop: bool = False):
 
 def _compiled_part(config: SynthesisConfig) -> SynthesisConfig:
     """The settings the compiled optimizer depends on (not `steps`, `device_batch`, the
-    traced weights or the pregrasp and squeeze poses, made after it)."""
+    traced weights and constants or the pregrasp and squeeze poses, made after it)."""
+    defaults = EnergyParams()
     return dataclasses.replace(
         config,
         steps=0,
         device_batch=1,
         weights=EnergyWeights(),
+        params=dataclasses.replace(
+            config.params, **{k: getattr(defaults, k) for k in TRACED_PARAMS}
+        ),
         wrist_squeeze=0.0,
         pregrasp_rad=0.0,
     )
