@@ -2,12 +2,15 @@
 
 Run: python benchmarks/synthesis.py [--num 64] [--seed 0] [--modes wrap pinch whole]
      [--categories mug bottle ...] [--batches 64 256 1024] [--retime]
-Writes benchmarks/results/synthesis.json and benchmarks/results/synthesis_throughput.png.
+     [--oversample 1] [--name synthesis]
+Writes benchmarks/results/NAME.json and benchmarks/results/NAME_throughput.png.
 
 For every mode, every procedural category (instance `--seed`) and, in the part modes,
-every part: `synthesize` `--num` grasps with the library defaults, then `sim.validate`
+every part: `synthesize` `--num` grasps with the library defaults (with `--oversample`
+k: k * --num hands optimized, the --num of lowest energy kept), then `sim.validate`
 (MuJoCo C backend, the six-direction disturbance test + exact checks). One record per
-mode with `mode`, `valid_fraction` (valid / optimized), `pen_mean_mm`, `pen_max_mm`,
+mode with `mode`, `valid_fraction` (valid / grasps returned and validated),
+`pen_mean_mm`, `pen_max_mm`,
 `self_pen_mean_mm` (over valid grasps), `q1_mean`, `pga` (over valid grasps),
 `success_rate` (disturbance test alone), per-criterion pass rates,
 `validated_grasps_per_s` (valid grasps / wall time of synthesis + validation,
@@ -204,19 +207,29 @@ def main() -> None:
     ap.add_argument("--batches", type=int, nargs="*", default=[64, 256, 1024])
     ap.add_argument("--note", default="", help="stored with the results (run conditions)")
     ap.add_argument("--retime", action="store_true", help="re-measure the timings only")
+    ap.add_argument(
+        "--oversample",
+        type=float,
+        default=1.0,
+        help="SynthesisConfig.oversample: optimize this many times --num hands per target "
+        "and validate the --num of lowest energy",
+    )
+    ap.add_argument(
+        "--name", default="synthesis", help="results file: benchmarks/results/NAME.json"
+    )
     args = ap.parse_args()
     if args.retime:
         retime(load_hand("shadow"), SynthesisConfig())
         return
 
     hand = load_hand("shadow")
-    config = SynthesisConfig()
+    config = SynthesisConfig(oversample=args.oversample)
     records: list[dict] = []
     sweep: list[dict] = []
 
     def save():  # after every mode, so a long run keeps what it has measured
         return write_results(
-            "synthesis",
+            args.name,
             {
                 "environment": environment(),
                 "settings": {
@@ -224,6 +237,7 @@ def main() -> None:
                     "seed": args.seed,
                     "categories": args.categories,
                     "synthesis_config": repr(config),
+                    "oversample": args.oversample,
                     "backend": "mujoco",
                     "note": args.note,
                 },
@@ -245,7 +259,7 @@ def main() -> None:
         save()
     if args.batches:
         sweep.extend(throughput_sweep(hand, args.batches, config, print))
-        plot(sweep, RESULTS / "synthesis_throughput.png")
+        plot(sweep, RESULTS / f"{args.name}_throughput.png")
     print(f"wrote {save()}")
 
 

@@ -23,6 +23,7 @@ validation puts it in the scene and checks the hand stays above it.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -49,6 +50,7 @@ from energies._checks import (
     POSITIVE_INT,
     check_fields,
     from_dict,
+    is_number,
 )
 from jaxgrasp.grasp_set import GraspSet
 from jaxgrasp.initialization import InitConfig, initial_poses
@@ -134,6 +136,13 @@ class SynthesisConfig:
     table_weight: float = 100.0
     wrist_squeeze: float = WRIST_SQUEEZE
     pregrasp_rad: float = PREGRASP_RAD
+    # Optimize ceil(num * oversample) hands from sampled starts and keep the `num` of
+    # lowest total energy (in the order they were optimized). Within a target the energy
+    # ranks the grasps: on six Wrap targets (64 grasps each, seed 0) the lower half by
+    # energy passed every validation criterion 66 % of the time, the upper half 39 %.
+    # It costs `oversample` times the optimization per grasp returned. Not used when
+    # refining given grasps (`initial=`).
+    oversample: float = 1.0
 
     def __post_init__(self):
         check_fields(
@@ -151,6 +160,7 @@ class SynthesisConfig:
                 "table_weight": NON_NEGATIVE,
                 "wrist_squeeze": FINITE,
                 "pregrasp_rad": NON_NEGATIVE,
+                "oversample": (lambda x: is_number(x) and 1 <= x <= 64, "a number in [1, 64]"),
             },
             SynthesisError,
         )
@@ -195,10 +205,13 @@ def synthesize(
         initial: start from these grasps instead of sampled initial poses (refinement,
             e.g. of a model's samples): a `GraspSet` / `sim.GraspPoses`; `num` is then
             its count.
-        progress: called with (hands done, hands total) after each compiled piece.
+        progress: called with (hands done, hands total) after each compiled piece (the
+            total counts the extra hands of `config.oversample`).
 
     Returns:
-        A `GraspSet` with pregrasp / grasp / squeeze joints, total and per-term energies.
+        A `GraspSet` of `num` grasps with pregrasp / grasp / squeeze joints, total and
+        per-term energies (with `config.oversample` > 1: the lowest-energy `num` of the
+        hands optimized).
     """
     config = config or SynthesisConfig()
     if steps is not None:
@@ -211,23 +224,29 @@ def synthesize(
     fingers = MODES[mode]
     table = resting_height(obj) if tabletop else None
     if initial is None:
+        optimized = max(num, math.ceil(num * config.oversample - 1e-9))
         pos0, quat0, q0 = initial_poses(
-            hand, obj, part_index, mode, num, seed, config.init, table_height=table
+            hand, obj, part_index, mode, optimized, seed, config.init, table_height=table
         )
     else:
+        optimized = num
         pos0, quat0, q0 = _initial_from(hand, initial)
 
     devices = jax.devices()
     run = _optimizer(hand, fingers, config, tabletop)
     shared = optimizer_arguments(obj, part_index, config, table)
     outs = []
-    for start, stop, size in balanced_pieces(num, config.device_batch * len(devices)):
+    for start, stop, size in balanced_pieces(optimized, config.device_batch * len(devices)):
         args = [x[start:stop] for x in (pos0, quat0, q0)]
         outs.append(_run_sharded(run, devices, shared, args, size))
         if progress is not None:
-            progress(stop, num)
+            progress(stop, optimized)
     pos, quat, q, energy = (np.concatenate([o[k] for o in outs]) for k in range(4))
     terms = {k: np.concatenate([o[4][k] for o in outs]) for k in outs[0][4]}
+    if optimized > num:  # the lowest energies, kept in their original order
+        keep = np.sort(np.argsort(energy, kind="stable")[:num])
+        pos, quat, q, energy = pos[keep], quat[keep], q[keep], energy[keep]
+        terms = {k: v[keep] for k, v in terms.items()}
     stages = grasp_stages(hand, pos, quat, q, **config.stage_settings)
     return GraspSet(
         **stages._asdict(),
@@ -469,13 +488,15 @@ def _optimizer(hand, fingers, config: SynthesisConfig, tabletop: bool = False):
 
 def _compiled_part(config: SynthesisConfig) -> SynthesisConfig:
     """The settings the compiled optimizer depends on (not `steps`, `device_batch`, the
-    traced weights and constants or the pregrasp and squeeze poses, made after it)."""
+    traced weights and constants, the oversampling or the pregrasp and squeeze poses,
+    made after it)."""
     defaults = EnergyParams()
     return dataclasses.replace(
         config,
         steps=0,
         device_batch=1,
         weights=EnergyWeights(),
+        oversample=1.0,
         params=dataclasses.replace(
             config.params, **{k: getattr(defaults, k) for k in TRACED_PARAMS}
         ),

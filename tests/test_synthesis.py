@@ -98,6 +98,31 @@ def test_objects_step_counts_weights_constants_and_splits_share_one_compilation(
     assert run._cache_size() == compiled
 
 
+def test_oversampling_keeps_the_lowest_energy_grasps(shadow, knife):
+    """`oversample` 2 optimizes twice the hands (the same starts and program as a plain
+    run of that many) and returns the lower-energy half, in the order optimized."""
+    from jaxgrasp.synthesis import MODES, _optimizer
+
+    twice = dataclasses.replace(TINY, oversample=2.0)
+    assert _optimizer(shadow, MODES["wrap"], twice) is _optimizer(shadow, MODES["wrap"], TINY)
+    kept = synthesize(shadow, knife, "handle", num=5, seed=2, config=twice)
+    every = synthesize(shadow, knife, "handle", num=10, seed=2, config=TINY)
+    assert kept.count == 5
+    lowest = np.sort(np.argsort(every.energy, kind="stable")[:5])
+    np.testing.assert_array_equal(kept.energy, every.energy[lowest])
+    np.testing.assert_array_equal(kept.root_pos, every.root_pos[lowest])
+    np.testing.assert_array_equal(kept.q_squeeze, every.q_squeeze[lowest])
+    assert kept.terms.keys() == every.terms.keys()
+    for k in kept.terms:
+        np.testing.assert_array_equal(kept.terms[k], every.terms[k][lowest])
+    assert kept.energy.max() <= np.sort(every.energy)[4]
+    # Refining given grasps optimizes exactly those.
+    refined = synthesize(shadow, knife, "handle", config=twice, initial=kept)
+    assert refined.count == 5
+    with pytest.raises(SynthesisError, match=r"oversample = 0.5 \(must be a number in \[1, 64\]\)"):
+        SynthesisConfig(oversample=0.5)
+
+
 def test_batch_pieces_are_balanced():
     from energies import balanced_pieces
 
