@@ -11,8 +11,10 @@ is padded, so every piece runs the same program) and sharded over all `jax.devic
 with `shard_map` (each device optimizes its own hands; the result does not depend on the
 device count). The energy weights and the energy constants that set no shape or branch
 (`TRACED_PARAMS`: the palm stand-off, the penetration margin, ...) are arguments of the
-compiled program, not constants in it: sweeps over them share one compilation. Multi-host: call
-`jax.distributed.initialize()` first (see `distributed_synthesize`).
+compiled program, not constants in it: sweeps over them share one compilation.
+`SynthesisConfig.oversample` optimizes more hands than asked for and keeps the ones of
+lowest energy. Multi-host: call `jax.distributed.initialize()` first (see
+`distributed_synthesize`).
 
 Tabletop mode (`tabletop=True`): the object rests on a table, the plane z = its lowest
 point (object frame, z up); initial hands that would reach below it are not used, the
@@ -397,8 +399,8 @@ def _optimizer(hand, fingers, config: SynthesisConfig, tabletop: bool = False):
     (a dict over `TRACED_PARAMS`) are traced, so runs of any length, weighting or such
     constants share one compilation."""
     # Keyed by identity; the entry keeps the hand alive, so its id is never reused for
-    # another hand while the entry exists. Neither the step count, the batch split nor
-    # the weights change the program.
+    # another hand while the entry exists. Neither the step count, the batch split, the
+    # weights nor the traced constants change the program (`_compiled_part`).
     key = (id(hand), fingers, _compiled_part(config), tabletop)
     if key in _OPTIMIZER_CACHE:
         return _OPTIMIZER_CACHE[key][1]
