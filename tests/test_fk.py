@@ -27,13 +27,19 @@ def _mujoco_reference(hand, q_batch, rng):
         top = m.body_parentid[top]
     bodies = [m.body(n).id for n in hand.body_names]
     jadr = [m.joint(n).qposadr[0] for n in hand.joint_names]
+    # All configurations' joint values in one freshly jitted call, in the caller's
+    # precision. Called eagerly once per configuration under `jax.enable_x64`, it failed
+    # once in CI (session 32; not reproduced alone or after the x64 tests of other files):
+    # JAX's cached eager dispatch passed a float64 numpy leaf of the hand as float32 to a
+    # float64 program. A fresh jit traces the leaves as constants and dispatches once.
+    full = np.asarray(jax.jit(jax.vmap(lambda q: full_joint_angles(hand, q)))(q_batch))
     out = {k: [] for k in ("root_pos", "root_quat", "xpos", "xmat")}
-    for q in q_batch:
+    for joints in full:
         m.body_pos[top] = rng.uniform(-1.0, 1.0, 3)
         m.body_quat[top] = random_quat(rng)
         # Joints above the root (e.g. the wrist) move too: the root pose absorbs them.
         d.qpos[:] = m.qpos0 + rng.uniform(-0.3, 0.3, m.nq)
-        d.qpos[jadr] = np.asarray(full_joint_angles(hand, q))
+        d.qpos[jadr] = joints
         mujoco.mj_kinematics(m, d)
         out["root_pos"].append(d.xpos[root].copy())
         out["root_quat"].append(d.xquat[root].copy())
