@@ -44,6 +44,19 @@ def adroit():
     return load_hand("adroit")
 
 
+def float64_copy(tree):
+    """Float64 copies of a pytree's float leaves (a hand, an object) for tests under
+    `jax.enable_x64(True)`. Fresh arrays, not the session fixtures' own: JAX caches the
+    device constants of numpy leaves, and a leaf an earlier float32 test of the same
+    worker had used entered a float64 program as float32 (it failed to lower)."""
+
+    def copy(a):
+        a = np.asarray(a)
+        return a.astype(np.float64) if np.issubdtype(a.dtype, np.floating) else a
+
+    return jax.tree_util.tree_map(copy, tree)
+
+
 def random_q(hand, rng: np.random.Generator, n: int | None = None) -> np.ndarray:
     """Uniform independent joint values inside the hand's limits. Shape: (n, n_q) or (n_q,)."""
     lo, hi = np.asarray(hand.q_range).T

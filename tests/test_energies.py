@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import float64_copy
 from scipy.optimize import lsq_linear
 from scipy.spatial import ConvexHull
 
@@ -195,18 +196,11 @@ def test_total_energy_finite_in_hard_configurations(shadow, mug):
     assert float(deep["pen"]) > 0.1 and float(far["pen"]) == 0.0
 
 
-def _to64(a):
-    # Float64 copies of hand and object for x64 tests: mixing their float32 leaves into a
-    # jitted float64 program failed to lower (stale float32 promotion from earlier tests).
-    a = np.asarray(a)
-    return a.astype(np.float64) if np.issubdtype(a.dtype, np.floating) else a
-
-
 def test_total_energy_gradient_matches_finite_differences(shadow, mug):
     rng = np.random.default_rng(4)
     x0 = _pose(shadow, rng, np.asarray(mug.com) + np.array([0.0, -0.09, 0.0]))
     with jax.enable_x64(True):
-        hand64, obj64 = (jax.tree_util.tree_map(_to64, t) for t in (shadow, mug))
+        hand64, obj64 = float64_copy(shadow), float64_copy(mug)
         f64 = _energy_fn(hand64, obj64)
 
         def scalar(x):
@@ -319,7 +313,7 @@ def test_object_in_hand_gradient_matches_plain_autodiff(shadow, mug):
     kinds = np.unique(np.asarray(shadow.primitives.kind))
     assert set(kinds) == {CAPSULE, BOX}  # both custom passes are exercised
     with jax.enable_x64(True):
-        hand64 = jax.tree_util.tree_map(_to64, shadow)
+        hand64 = float64_copy(shadow)
         pts = jnp.asarray(np.asarray(mug.points, np.float64))
         xs = []
         for _ in range(4):  # the hand's primitives centred on the mug, randomly turned
@@ -413,7 +407,7 @@ def test_self_penetration_gradient_matches_plain_autodiff(shadow):
     rng = np.random.default_rng(3)
     lo, hi = np.asarray(shadow.q_range).T
     with jax.enable_x64(True):
-        hand64 = jax.tree_util.tree_map(_to64, shadow)
+        hand64 = float64_copy(shadow)
         grads = {
             fn: jax.jit(
                 jax.value_and_grad(

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import mujoco
 import numpy as np
 import pytest
-from conftest import mujoco_model_of, random_q, random_quat
+from conftest import float64_copy, mujoco_model_of, random_q, random_quat
 
 from kinematics import forward_kinematics, full_joint_angles
 
@@ -27,19 +27,13 @@ def _mujoco_reference(hand, q_batch, rng):
         top = m.body_parentid[top]
     bodies = [m.body(n).id for n in hand.body_names]
     jadr = [m.joint(n).qposadr[0] for n in hand.joint_names]
-    # All configurations' joint values in one freshly jitted call, in the caller's
-    # precision. Called eagerly once per configuration under `jax.enable_x64`, it failed
-    # once in CI (session 32; not reproduced alone or after the x64 tests of other files):
-    # JAX's cached eager dispatch passed a float64 numpy leaf of the hand as float32 to a
-    # float64 program. A fresh jit traces the leaves as constants and dispatches once.
-    full = np.asarray(jax.jit(jax.vmap(lambda q: full_joint_angles(hand, q)))(q_batch))
     out = {k: [] for k in ("root_pos", "root_quat", "xpos", "xmat")}
-    for joints in full:
+    for q in q_batch:
         m.body_pos[top] = rng.uniform(-1.0, 1.0, 3)
         m.body_quat[top] = random_quat(rng)
         # Joints above the root (e.g. the wrist) move too: the root pose absorbs them.
         d.qpos[:] = m.qpos0 + rng.uniform(-0.3, 0.3, m.nq)
-        d.qpos[jadr] = joints
+        d.qpos[jadr] = np.asarray(full_joint_angles(hand, q))
         mujoco.mj_kinematics(m, d)
         out["root_pos"].append(d.xpos[root].copy())
         out["root_quat"].append(d.xquat[root].copy())
@@ -55,6 +49,7 @@ def test_fk_matches_mujoco(hand_name, x64, request):
     rng = np.random.default_rng(0)
     qs = random_q(hand, rng, N_CONFIGS)
     with jax.enable_x64(x64):
+        hand = float64_copy(hand) if x64 else hand
         ref = _mujoco_reference(hand, np.asarray(qs), rng)
         fk = jax.jit(jax.vmap(lambda p, r, q: forward_kinematics(hand, p, r, q)))
         poses = fk(ref["root_pos"], ref["root_quat"], qs)
