@@ -47,8 +47,9 @@ def adroit():
 def float64_copy(tree):
     """Float64 copies of a pytree's float leaves (a hand, an object) for tests under
     `jax.enable_x64(True)`. Fresh arrays, not the session fixtures' own: JAX caches the
-    device constants of numpy leaves, and a leaf an earlier float32 test of the same
-    worker had used entered a float64 program as float32 (it failed to lower)."""
+    dtype canonicalisation of a numpy constant by identity (see `kinematics.fk._Plan`),
+    so a leaf that an earlier float32 test of the same worker had used entered a float64
+    program as float32, which failed to lower."""
 
     def copy(a):
         a = np.asarray(a)
