@@ -21,7 +21,7 @@ padded to one shape), `us_per_hand_iter`
 `compile_s` (lower + compile of one optimizer call), plus one row per object/part.
 A separate sweep times the optimizer alone against the batch size (the plot).
 `--retime` only re-measures `compile_s` / `us_per_hand_iter` of the records already in
-the JSON (the quality figures are kept).
+NAME.json (the quality figures are kept).
 """
 
 from __future__ import annotations
@@ -156,8 +156,10 @@ def mode_timing(hand, mode, batch, config):
     return optimizer_timing(hand, obj, part, contacts, batch, config)
 
 
-def retime(hand, config):
-    path = RESULTS / "synthesis.json"
+def retime(hand, config, name):
+    path = RESULTS / f"{name}.json"
+    if not path.exists():
+        raise SystemExit(f"--retime: no {path} to re-time; run without --retime first")
     data = json.loads(path.read_text())
     for r in data["records"]:
         r["compile_s"], r["us_per_hand_iter"] = mode_timing(
@@ -165,7 +167,7 @@ def retime(hand, config):
         )
         print(f"{r['mode']}: compile {r['compile_s']:.1f} s, {r['us_per_hand_iter']:.1f} us")
     data["settings"]["retimed"] = environment()
-    print(f"wrote {write_results('synthesis', data)}")
+    print(f"wrote {write_results(name, data)}")
 
 
 def throughput_sweep(hand, batches, config, log):
@@ -219,7 +221,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     if args.retime:
-        retime(load_hand("shadow"), SynthesisConfig())
+        retime(load_hand("shadow"), SynthesisConfig(), args.name)
         return
 
     hand = load_hand("shadow")
