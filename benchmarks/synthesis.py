@@ -12,7 +12,9 @@ k: k * --num hands optimized, the --num of lowest energy kept), then `sim.valida
 mode with `mode`, `valid_fraction` (valid / grasps returned and validated),
 `pen_mean_mm`, `pen_max_mm`,
 `self_pen_mean_mm` (over valid grasps), `q1_mean`, `pga` (over valid grasps),
-`success_rate` (disturbance test alone), per-criterion pass rates,
+`success_rate` (disturbance test alone), `disturbance_moved` / `disturbance_turned_only`
+(the fractions whose object moved past 5 cm / turned past 15 degrees within 5 cm: the
+failures, split), per-criterion pass rates,
 `validated_grasps_per_s` (valid grasps / wall time of synthesis + validation,
 compilation and scene building included: what a user waits for; each mode starts from
 empty JAX caches and compiles the optimizer once, since every object's SDF grid is
@@ -97,6 +99,8 @@ def run_mode(hand, mode, categories, num, seed, config, log):
                     "num": gs.count,
                     "valid": int(v.sum()),
                     "success_rate": float(report.flags["disturbance"].mean()),
+                    "disturbance_moved": report.summary["disturbance_moved"],
+                    "disturbance_turned_only": report.summary["disturbance_turned_only"],
                     "pass_rate": {k: float(x.mean()) for k, x in report.flags.items()},
                     "pen_mm": (1e3 * report.checks.penetration[v]).tolist(),
                     "self_pen_mm": (1e3 * report.checks.self_penetration[v]).tolist(),
@@ -133,6 +137,11 @@ def summarize(mode, rows, wall, timing):
         "num_valid": valid,
         "valid_fraction": valid / max(num, 1),
         "success_rate": sum(r["success_rate"] * r["num"] for r in rows) / max(num, 1),
+        # The disturbance failures, split by the limit they broke (see sim.validate).
+        **{
+            k: sum(r[k] * r["num"] for r in rows) / max(num, 1)
+            for k in ("disturbance_moved", "disturbance_turned_only")
+        },
         "pass_rate": {
             k: sum(r["pass_rate"][k] * r["num"] for r in rows) / max(num, 1) for k in criteria
         },

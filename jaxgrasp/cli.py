@@ -325,6 +325,11 @@ def format_summary(summary: dict) -> str:
         ("valid", f"{summary['num_valid']} ({100 * summary['valid_fraction']:.1f} %)"),
         ("disturbance success", f"{100 * summary['success_rate']:.1f} %"),
         (
+            "disturbance failures",
+            f"moved {100 * summary['disturbance_moved']:.1f} %, "
+            f"turned only {100 * summary['disturbance_turned_only']:.1f} %",
+        ),
+        (
             "penetration mean / max",
             f"{summary['pen_mean_mm']:.2f} / {summary['pen_max_mm']:.2f} mm",
         ),

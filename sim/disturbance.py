@@ -22,6 +22,7 @@ import numpy as np
 from mujoco import rollout
 
 from kinematics import HandModel, full_joint_angles
+from sim.config import SimConfig
 from sim.grasps import GraspPoses, rotate
 from sim.scene import Scene
 
@@ -53,6 +54,16 @@ class DisturbanceResult(NamedTuple):
     translation: np.ndarray
     rotation_deg: np.ndarray
     settle_translation: np.ndarray
+
+    def limits_crossed(self, config: SimConfig) -> tuple[np.ndarray, np.ndarray]:
+        """Which limit each grasp broke: the object moved at least `max_translation`
+        (first) or turned at least `max_rotation_deg` (second) in some direction. A
+        failed grasp can break both; the MuJoCo C test stops a failed grasp's holds at
+        the end of the hold segment (100 steps) in which it failed, so these are the limits crossed
+        by then. Shape: (B,), (B,)."""
+        moved = (self.translation >= config.max_translation).any(axis=1)
+        turned = (self.rotation_deg >= config.max_rotation_deg).any(axis=1)
+        return np.asarray(moved), np.asarray(turned)
 
 
 def initial_qpos(scene: Scene, hand: HandModel, q: np.ndarray) -> np.ndarray:

@@ -149,7 +149,7 @@ def validate(
         caption(obj.name, part, [f for f, c in zip(fingers, row, strict=True) if c])
         for row in checks.in_contact
     ]
-    summary = summarize(valid, flags, dist, checks, fingers)
+    summary = summarize(valid, flags, dist, checks, fingers, config)
     summary.update(
         backend=backend,
         hand=hand.name,
@@ -163,9 +163,13 @@ def validate(
     return ValidationReport(valid, flags, dist, checks, fingers, captions, summary, config)
 
 
-def summarize(valid, flags, dist: DisturbanceResult, checks: GeometryChecks, fingers) -> dict:
-    """Success rate, penetration (all and valid grasps), Q1, PTA, PGA, contact counts."""
+def summarize(
+    valid, flags, dist: DisturbanceResult, checks: GeometryChecks, fingers, config: SimConfig
+) -> dict:
+    """Success rate, which disturbance limit the failures broke, penetration (all and
+    valid grasps), Q1, PTA, PGA, contact counts."""
     n = len(valid)
+    moved, turned = dist.limits_crossed(config)
 
     def mean(x, mask=None):
         x = np.asarray(x, dtype=np.float64)
@@ -183,6 +187,10 @@ def summarize(valid, flags, dist: DisturbanceResult, checks: GeometryChecks, fin
         "num_valid": int(valid.sum()),
         "valid_fraction": mean(valid),
         "success_rate": mean(dist.success),
+        # The disturbance failures, split: the object moved past the translation limit,
+        # or it turned past the rotation limit while staying within the translation one.
+        "disturbance_moved": mean(moved),
+        "disturbance_turned_only": mean(turned & ~moved),
         "pass_rate": {k: mean(v) for k, v in flags.items()},
         "pen_mean_mm": 1e3 * mean(checks.penetration),
         "pen_max_mm": 1e3 * maximum(checks.penetration),

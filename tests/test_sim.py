@@ -20,7 +20,7 @@ from jaxgrasp.cli import main as cli_main
 from jaxgrasp.grasp_set import GraspSet, GraspSetError
 from jaxgrasp.object_model import ObjectError
 from sim import GraspPoses, SimConfig, build_scene, caption, grasp_stages, validate
-from sim.disturbance import disturbance_test_mujoco
+from sim.disturbance import DisturbanceResult, disturbance_test_mujoco
 
 # Where the bar's centre sits in the hand's root frame for the hand-made grasp.
 BAR_IN_HAND = np.array([0.0, -0.0625, 0.135])
@@ -61,6 +61,27 @@ def test_hand_made_grasp_passes_and_far_copy_fails(shadow, bar, scene):
     assert not far["disturbance"] and not far["contact"]
     assert max(far["translation_m"].values()) > 0.05
     assert report.summary["num_valid"] == 1 and report.summary["valid_fraction"] == 0.5
+    # The far copy's object drifts off (the push towards the hand also turns it on it).
+    moved, turned = report.disturbance.limits_crossed(report.config)
+    assert moved.tolist() == [False, True] and not turned[0]
+    assert report.summary["disturbance_moved"] == 0.5
+    assert report.summary["disturbance_turned_only"] == 0.0
+
+
+def test_limits_crossed_names_each_broken_limit():
+    # Four grasps: held; moved 6 cm in -x; turned 20 degrees in +z; both, in two directions.
+    translation = np.zeros((4, 6))
+    rotation = np.zeros((4, 6))
+    translation[1, 1] = translation[3, 0] = 0.06
+    rotation[2, 4] = rotation[3, 5] = 20.0
+    rotation[0] = 14.9  # under the 15 degree limit in every direction
+    ok = np.array([True, False, False, False])
+    result = DisturbanceResult(ok, translation, rotation, np.zeros(4))
+    moved, turned = result.limits_crossed(SimConfig())
+    assert moved.tolist() == [False, True, False, True]
+    assert turned.tolist() == [False, False, True, True]
+    moved, turned = result.limits_crossed(SimConfig(max_translation=0.07, max_rotation_deg=14.0))
+    assert moved.tolist() == [False] * 4 and turned.tolist() == [True, False, True, True]
 
 
 def test_wrist_squeeze_moves_the_root_along_the_palm_normal(shadow, scene):
