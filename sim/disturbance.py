@@ -59,8 +59,8 @@ class DisturbanceResult(NamedTuple):
         """Which limit each grasp broke: the object moved at least `max_translation`
         (first) or turned at least `max_rotation_deg` (second) in some direction. A
         failed grasp can break both; the MuJoCo C test stops a failed grasp's holds at
-        the end of the hold segment (100 steps) in which it failed, so these are the limits crossed
-        by then. Shape: (B,), (B,)."""
+        the end of the hold segment (`_HOLD_SEGMENT` steps) in which it failed, so these
+        are the limits crossed by then. Shape: (B,), (B,)."""
         moved = (self.translation >= config.max_translation).any(axis=1)
         turned = (self.rotation_deg >= config.max_rotation_deg).any(axis=1)
         return np.asarray(moved), np.asarray(turned)

@@ -164,12 +164,18 @@ def validate(
 
 
 def summarize(
-    valid, flags, dist: DisturbanceResult, checks: GeometryChecks, fingers, config: SimConfig
+    valid,
+    flags,
+    dist: DisturbanceResult,
+    checks: GeometryChecks,
+    fingers,
+    config: SimConfig | None = None,
 ) -> dict:
     """Success rate, which disturbance limit the failures broke, penetration (all and
-    valid grasps), Q1, PTA, PGA, contact counts."""
+    valid grasps), Q1, PTA, PGA, contact counts. `config`: the limits the test used
+    (default `SimConfig()`)."""
     n = len(valid)
-    moved, turned = dist.limits_crossed(config)
+    moved, turned = dist.limits_crossed(config or SimConfig())
 
     def mean(x, mask=None):
         x = np.asarray(x, dtype=np.float64)
