@@ -56,14 +56,23 @@ class DisturbanceResult(NamedTuple):
     settle_translation: np.ndarray
 
     def limits_crossed(self, config: SimConfig) -> tuple[np.ndarray, np.ndarray]:
-        """Which limit each grasp broke: the object moved at least `max_translation`
-        (first) or turned at least `max_rotation_deg` (second) in some direction. A
-        failed grasp can break both; the MuJoCo C test stops a failed grasp's holds at
-        the end of the hold segment (`_HOLD_SEGMENT` steps) in which it failed, so these
-        are the limits crossed by then. Shape: (B,), (B,)."""
-        moved = (self.translation >= config.max_translation).any(axis=1)
-        turned = (self.rotation_deg >= config.max_rotation_deg).any(axis=1)
-        return np.asarray(moved), np.asarray(turned)
+        """Which limit each grasp broke (`crossed_limits`). A failed grasp can break
+        both; the MuJoCo C test stops a failed grasp's holds at the end of the hold
+        segment (`_HOLD_SEGMENT` steps) in which it failed, so these are the limits
+        crossed by then. Shape: (B,), (B,)."""
+        return crossed_limits(self.translation, self.rotation_deg, config)
+
+
+def crossed_limits(
+    translation: np.ndarray, rotation_deg: np.ndarray, config: SimConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """The acceptance rule, in one place: per grasp, whether the object moved at least
+    `max_translation` (first) or turned at least `max_rotation_deg` (second) in some
+    direction (last axis). A grasp survives when it crossed neither. A NaN (a diverged
+    world) counts as crossed. Shape: (...,), (...,)."""
+    moved = ~np.all(np.asarray(translation) < config.max_translation, axis=-1)
+    turned = ~np.all(np.asarray(rotation_deg) < config.max_rotation_deg, axis=-1)
+    return moved, turned
 
 
 def initial_qpos(scene: Scene, hand: HandModel, q: np.ndarray) -> np.ndarray:
@@ -197,10 +206,9 @@ def disturbance_test_mujoco(
         settle.append(s)
     translation = np.concatenate(trans) if trans else np.zeros((0, 6))
     rotation = np.concatenate(rot) if rot else np.zeros((0, 6))
-    c = scene.config
-    ok = (translation < c.max_translation) & (rotation < c.max_rotation_deg)
+    moved, turned = crossed_limits(translation, rotation, scene.config)
     return DisturbanceResult(
-        success=np.asarray(ok.all(axis=1)),
+        success=~(moved | turned),
         translation=translation,
         rotation_deg=rotation,
         settle_translation=np.concatenate(settle) if settle else np.zeros(0),
@@ -244,8 +252,8 @@ def _run_chunk(scene, hand, grasps, datas):
         state[worlds] = out[:, -1]
         t, r = object_motion(scene, _qpos(m, out[:, -1]))
         trans[alive], rot[alive] = t.reshape(-1, 6), r.reshape(-1, 6)
-        failed = (trans[alive] >= c.max_translation) | (rot[alive] >= c.max_rotation_deg)
-        alive = alive[~failed.any(axis=1)]
+        moved, turned = crossed_limits(trans[alive], rot[alive], c)
+        alive = alive[~(moved | turned)]
         done += steps
     return trans, rot, settle
 

@@ -22,6 +22,7 @@ from sim.disturbance import (
     DisturbanceResult,
     _eq_active,
     closing_controls,
+    crossed_limits,
     initial_qpos,
     object_motion,
 )
@@ -90,9 +91,8 @@ def disturbance_result(
     settle, _ = object_motion(scene, np.asarray(closed_qpos, dtype=np.float64))
     t, r = object_motion(scene, np.asarray(final_qpos, dtype=np.float64))
     translation, rotation = t.reshape(-1, 6), r.reshape(-1, 6)
-    c = scene.config
-    ok = (translation < c.max_translation) & (rotation < c.max_rotation_deg)
-    return DisturbanceResult(np.asarray(ok.all(axis=1)), translation, rotation, settle)
+    moved, turned = crossed_limits(translation, rotation, scene.config)
+    return DisturbanceResult(~(moved | turned), translation, rotation, settle)
 
 
 def _inputs(scene: Scene, hand: HandModel, grasps: GraspPoses):

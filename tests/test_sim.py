@@ -20,7 +20,7 @@ from jaxgrasp.cli import main as cli_main
 from jaxgrasp.grasp_set import GraspSet, GraspSetError
 from jaxgrasp.object_model import ObjectError
 from sim import GraspPoses, SimConfig, build_scene, caption, grasp_stages, validate
-from sim.disturbance import DisturbanceResult, disturbance_test_mujoco
+from sim.disturbance import DisturbanceResult, crossed_limits, disturbance_test_mujoco
 
 # Where the bar's centre sits in the hand's root frame for the hand-made grasp.
 BAR_IN_HAND = np.array([0.0, -0.0625, 0.135])
@@ -82,6 +82,9 @@ def test_limits_crossed_names_each_broken_limit():
     assert turned.tolist() == [False, False, True, True]
     moved, turned = result.limits_crossed(SimConfig(max_translation=0.07, max_rotation_deg=14.0))
     assert moved.tolist() == [False] * 4 and turned.tolist() == [True, False, True, True]
+    # A diverged world (NaN translation) counts as moved: a failure, counted as one.
+    moved, turned = crossed_limits(np.full((1, 6), np.nan), np.zeros((1, 6)), SimConfig())
+    assert moved.tolist() == [True] and turned.tolist() == [False]
 
 
 def test_wrist_squeeze_moves_the_root_along_the_palm_normal(shadow, scene):
