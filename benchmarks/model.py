@@ -3,8 +3,8 @@
 Run: python benchmarks/model.py [--train-objects SPEC] [--eval-objects SPEC]
      [--holdout SPEC] [--num 32] [--train-minutes 60] [--steps 20000]
      [--eval-num 16] [--refine-steps 200] [--temperatures 1,0.5] [--include-invalid]
-     [--work DIR] [--note ...]
-Writes benchmarks/results/model.json (and the run's loss curve next to it).
+     [--sentence-encoder wordllama] [--work DIR] [--name model] [--note ...]
+Writes benchmarks/results/NAME.json (and the run's loss curve next to it).
 
 1. `generate_dataset` on the training objects (Wrap, every part; resumable, kept in
    --work), 2. `train` for at most --train-minutes on this machine, 3. `evaluate` on
@@ -33,6 +33,7 @@ from jaxgrasp.dataset import DatasetConfig, GraspDataset, generate_dataset, pars
 from jaxgrasp.evaluation import EvalConfig, evaluate, format_table  # noqa: E402
 from jaxgrasp.generator import GraspGenerator  # noqa: E402
 from jaxgrasp.objects import categories  # noqa: E402
+from jaxgrasp.sentence_encoder import SENTENCE_ENCODERS  # noqa: E402
 from jaxgrasp.training import TrainConfig, train  # noqa: E402
 
 HOLDOUT = "screwdriver"
@@ -57,6 +58,13 @@ def main() -> None:
         "top-level figures",
     )
     ap.add_argument("--include-invalid", action="store_true")
+    ap.add_argument(
+        "--sentence-encoder",
+        choices=SENTENCE_ENCODERS,
+        default=None,
+        help="frozen pretrained sentence encoder beside the learned word embeddings",
+    )
+    ap.add_argument("--name", default="model", help="results file name (without .json)")
     ap.add_argument("--work", type=Path, default=Path("out/model_benchmark"))
     ap.add_argument("--note", default="")
     args = ap.parse_args()
@@ -78,6 +86,7 @@ def main() -> None:
         batch_size=args.batch_size,
         max_minutes=args.train_minutes,
         include_invalid=args.include_invalid,
+        sentence_encoder=args.sentence_encoder,
     )
     result = train(data, args.work / "run", config, progress=False)
     print(
@@ -150,9 +159,10 @@ def main() -> None:
         "note": args.note,
         "environment": environment(),
     }
-    path = write_results("model", record)
+    path = write_results(args.name, record)
     if (args.work / "run" / "loss.png").is_file():
-        (RESULTS / "model_loss.png").write_bytes((args.work / "run" / "loss.png").read_bytes())
+        loss_png = RESULTS / f"{args.name}_loss.png"
+        loss_png.write_bytes((args.work / "run" / "loss.png").read_bytes())
     print(f"wrote {path}")
 
 

@@ -1,10 +1,13 @@
 """The flow-matching grasp network (DESIGN.md §10, DexVLG §5) in Flax NNX.
 
-`FlowNet(cloud, normals, tokens, x_t, t) -> velocity`, for one batch:
+`FlowNet(cloud, normals, tokens, sentence, x_t, t) -> velocity`, for one batch:
 - a PointNet encoder (shared per-point MLP on xyz + normal, then max and mean pooling)
   for the object cloud in the object frame (grasps live in that frame, so the cloud is
   not re-centred);
-- an instruction encoder: learned word embeddings, masked mean pooling, an MLP;
+- an instruction encoder: learned word embeddings, masked mean pooling, an MLP; with
+  `sentence_dim` > 0 the instruction's vector from a frozen pretrained sentence encoder
+  (`jaxgrasp.sentence_encoder`) joins the pooled embeddings before that MLP
+  (`sentence` has shape (b, 0) otherwise);
 - a velocity network: residual MLP blocks on the noisy grasp, each modulated (FiLM) by
   the cloud feature, the instruction feature and a sinusoidal embedding of t.
 """
@@ -23,7 +26,8 @@ from jaxtyping import Array, Float, Int
 class ModelConfig:
     """Network sizes. Fields: grasp_dim (3 + 6 + n_q), vocab_size, point_width (per-point
     MLP width), cond_width (cloud / text / time features), hidden (velocity MLP width),
-    blocks (residual blocks), token_width (word embedding size)."""
+    blocks (residual blocks), token_width (word embedding size), sentence_dim (size of
+    the frozen sentence vectors; 0: none)."""
 
     grasp_dim: int
     vocab_size: int
@@ -32,6 +36,7 @@ class ModelConfig:
     hidden: int = 512
     blocks: int = 4
     token_width: int = 64
+    sentence_dim: int = 0
 
 
 class PointEncoder(nnx.Module):
@@ -53,16 +58,22 @@ class PointEncoder(nnx.Module):
 
 
 class InstructionEncoder(nnx.Module):
-    def __init__(self, vocab_size: int, width: int, out: int, rngs: nnx.Rngs):
+    def __init__(self, vocab_size: int, width: int, out: int, sentence_dim: int, rngs: nnx.Rngs):
         self.embed = nnx.Embed(vocab_size, width, rngs=rngs)
-        self.l1 = nnx.Linear(width, out, rngs=rngs)
+        # The frozen sentence vector joins the pooled word embeddings before the MLP.
+        self.l1 = nnx.Linear(width + sentence_dim, out, rngs=rngs)
         self.l2 = nnx.Linear(out, out, rngs=rngs)
 
-    def __call__(self, tokens: Int[Array, "b l"]) -> Float[Array, "b c"]:
+    def __call__(
+        self, tokens: Int[Array, "b l"], sentence: Float[Array, "b s"]
+    ) -> Float[Array, "b c"]:
         mask = (tokens > 0)[..., None].astype(jnp.float32)
         e = self.embed(tokens) * mask
         pooled = e.sum(axis=1) / jnp.maximum(mask.sum(axis=1), 1.0)
-        return self.l2(jax.nn.gelu(self.l1(pooled)))
+        # Unit vectors have entries ~ 1 / sqrt(s); scaled to unit RMS like the embeddings.
+        scaled = sentence.astype(pooled.dtype) * jnp.sqrt(float(sentence.shape[-1]))
+        h = jnp.concatenate([pooled, scaled], axis=-1)
+        return self.l2(jax.nn.gelu(self.l1(h)))
 
 
 def time_embedding(t: Float[Array, " b"], dim: int) -> Float[Array, "b dim"]:
@@ -92,7 +103,9 @@ class FlowNet(nnx.Module):
         c = config.cond_width
         self.config = config
         self.points = PointEncoder(config.point_width, c, rngs)
-        self.text = InstructionEncoder(config.vocab_size, config.token_width, c, rngs)
+        self.text = InstructionEncoder(
+            config.vocab_size, config.token_width, c, config.sentence_dim, rngs
+        )
         self.time = nnx.Linear(c, c, rngs=rngs)
         self.cond = nnx.Linear(3 * c, c, rngs=rngs)
         self.inp = nnx.Linear(config.grasp_dim, config.hidden, rngs=rngs)
@@ -102,11 +115,16 @@ class FlowNet(nnx.Module):
             config.hidden, config.grasp_dim, kernel_init=nnx.initializers.zeros, rngs=rngs
         )
 
-    def encode(self, points, normals, tokens, repeat: int = 1) -> Float[Array, "b c2"]:
+    def encode(self, points, normals, tokens, sentence, repeat: int = 1) -> Float[Array, "b c2"]:
         """The conditioning feature. `repeat` grasps share each cloud: points / normals
-        have shape (b / repeat, n, 3), tokens (b, l)."""
+        have shape (b / repeat, n, 3), tokens (b, l), sentence (b, sentence_dim)."""
+        if sentence.shape[-1] != self.config.sentence_dim:
+            raise ValueError(
+                f"sentence vectors have size {sentence.shape[-1]}, the network takes "
+                f"{self.config.sentence_dim}"
+            )
         cloud = jnp.repeat(self.points(points, normals), repeat, axis=0)
-        return jnp.concatenate([cloud, self.text(tokens)], axis=-1)
+        return jnp.concatenate([cloud, self.text(tokens, sentence)], axis=-1)
 
     def velocity(self, cond, x_t: Float[Array, "b d"], t: Float[Array, " b"]):
         te = self.time(jax.nn.gelu(time_embedding(t, self.config.cond_width)))
@@ -116,5 +134,5 @@ class FlowNet(nnx.Module):
             h = block(h, c)
         return self.out(jax.nn.gelu(self.out_norm(h)))
 
-    def __call__(self, points, normals, tokens, x_t, t, repeat: int = 1):
-        return self.velocity(self.encode(points, normals, tokens, repeat), x_t, t)
+    def __call__(self, points, normals, tokens, sentence, x_t, t, repeat: int = 1):
+        return self.velocity(self.encode(points, normals, tokens, sentence, repeat), x_t, t)

@@ -26,6 +26,7 @@ from jaxgrasp.flow_model import FlowNet
 from jaxgrasp.grasp_set import GraspSet
 from jaxgrasp.grasp_vector import Normalizer, from_vector
 from jaxgrasp.instruction import InstructionError, Tokenizer, parse_instruction
+from jaxgrasp.sentence_encoder import sentence_vectors
 from jaxgrasp.synthesis import SynthesisConfig
 from jaxgrasp.training import RUN_FILE, TrainConfig, TrainingError, model_config, restore_params
 from kinematics import HandModel, load_hand
@@ -59,6 +60,8 @@ class GraspGenerator:
         tabletop: the training objects rested on a table (`DatasetConfig.tabletop`):
             `evaluate` puts its objects on one too, refines above it and validates
             with it. False for runs that did not record it.
+        sentence_encoder: the frozen pretrained sentence encoder the model was trained
+            with (`TrainConfig.sentence_encoder`; None: word embeddings only).
     """
 
     graphdef: nnx.GraphDef
@@ -71,6 +74,7 @@ class GraspGenerator:
     train_objects: tuple[str, ...] = ()
     synthesis: SynthesisConfig = SynthesisConfig()
     tabletop: bool = False
+    sentence_encoder: str | None = None
 
     @property
     def stage_settings(self) -> dict[str, float]:
@@ -83,9 +87,14 @@ class GraspGenerator:
         if not (run / RUN_FILE).is_file():
             raise TrainingError(f"no training run at {run} (missing {RUN_FILE}); jaxgrasp train")
         info = json.loads((run / RUN_FILE).read_text())
-        config = TrainConfig(**info["config"])
-        tokenizer = Tokenizer.from_json(info["tokenizer"])
-        net = FlowNet(model_config(config, info["grasp_dim"], len(tokenizer.vocab)), nnx.Rngs(0))
+        try:
+            config = TrainConfig(**info["config"])
+            tokenizer = Tokenizer.from_json(info["tokenizer"])
+            net = FlowNet(
+                model_config(config, info["grasp_dim"], len(tokenizer.vocab)), nnx.Rngs(0)
+            )
+        except (TypeError, InstructionError, TrainingError) as e:
+            raise TrainingError(f"{run / RUN_FILE}: {e}") from None
         graphdef, template = nnx.split(net)
         params, step = restore_params(run, template, step)
         # "stages": the earlier run format, which recorded only the closing settings.
@@ -106,6 +115,7 @@ class GraspGenerator:
             tuple(info.get("objects", ())),
             synthesis,
             tabletop,
+            config.sentence_encoder,
         )
 
 
@@ -160,6 +170,7 @@ def generate(
         table_height = float(pts[:, 2].min())
     try:
         tokens = model.tokenizer.encode([instruction])
+        sentence = sentence_vectors(model.sentence_encoder, [instruction])
     except InstructionError as e:
         raise GenerationError(str(e)) from None
     rng = np.random.default_rng(seed)
@@ -170,6 +181,7 @@ def generate(
         jnp.asarray(pts[idx])[None],
         jnp.asarray(nrm[idx])[None],
         jnp.asarray(tokens),
+        jnp.asarray(sentence),
         jax.random.key(seed),
         jnp.float32(temperature),
         num,
@@ -204,10 +216,10 @@ def _mode_of(fingers: tuple[str, ...]) -> str:
     return "wrap" if len(digits) >= 4 else "pinch" if digits else "wrap"
 
 
-@functools.partial(jax.jit, static_argnums=(0, 7, 8, 9))
-def _integrate(graphdef, params, pts, nrm, tokens, key, temperature, num, steps, method):
+@functools.partial(jax.jit, static_argnums=(0, 8, 9, 10))
+def _integrate(graphdef, params, pts, nrm, tokens, sentence, key, temperature, num, steps, method):
     net = nnx.merge(graphdef, params)
-    cond = jnp.repeat(net.encode(pts, nrm, tokens), num, axis=0)  # one cloud, one text
+    cond = jnp.repeat(net.encode(pts, nrm, tokens, sentence), num, axis=0)  # one cloud, one text
     x = temperature * jax.random.normal(key, (num, net.config.grasp_dim))
     dt = 1.0 / steps
 

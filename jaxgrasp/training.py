@@ -41,8 +41,14 @@ from jaxgrasp._io import write_json_atomic
 from jaxgrasp.dataset import GraspDataset
 from jaxgrasp.flow_model import FlowNet, ModelConfig
 from jaxgrasp.grasp_vector import Normalizer, to_vector
-from jaxgrasp.instruction import Tokenizer
+from jaxgrasp.instruction import InstructionError, Tokenizer
 from jaxgrasp.point_views import partial_views
+from jaxgrasp.sentence_encoder import (
+    SENTENCE_ENCODERS,
+    SentenceEncoderName,
+    sentence_encoder,
+    sentence_vectors,
+)
 
 RUN_FILE = "run.json"
 CHECKPOINTS = "checkpoints"
@@ -74,6 +80,9 @@ class TrainConfig:
         max_minutes: stop (with a checkpoint) after this much wall time; None: no limit.
         point_width / cond_width / hidden / blocks / token_width: network sizes
             (`ModelConfig`).
+        sentence_encoder: a frozen pretrained sentence encoder whose vector of each
+            instruction joins the learned word embeddings (`jaxgrasp.sentence_encoder`,
+            e.g. "wordllama"; needs the `text` extra); None: word embeddings only.
     """
 
     steps: int = 20000
@@ -95,6 +104,7 @@ class TrainConfig:
     hidden: int = 512
     blocks: int = 4
     token_width: int = 64
+    sentence_encoder: SentenceEncoderName | None = None
 
     def __post_init__(self):
         positive_ints = (
@@ -126,6 +136,10 @@ class TrainConfig:
                 "seed": NON_NEGATIVE_INT,
                 "include_invalid": BOOL,
                 "max_minutes": (lambda m: m is None or POSITIVE[0](m), "None or a number > 0"),
+                "sentence_encoder": (
+                    lambda e: e is None or e in SENTENCE_ENCODERS,
+                    f"None or one of {', '.join(SENTENCE_ENCODERS)}",
+                ),
             },
             TrainingError,
         )
@@ -183,6 +197,7 @@ class CloudSampler:
 
 
 def model_config(config: TrainConfig, grasp_dim: int, vocab_size: int) -> ModelConfig:
+    encoder = config.sentence_encoder
     return ModelConfig(
         grasp_dim=grasp_dim,
         vocab_size=vocab_size,
@@ -191,6 +206,7 @@ def model_config(config: TrainConfig, grasp_dim: int, vocab_size: int) -> ModelC
         hidden=config.hidden,
         blocks=config.blocks,
         token_width=config.token_width,
+        sentence_dim=0 if encoder is None else sentence_encoder(encoder).dim,
     )
 
 
@@ -208,6 +224,12 @@ def train(
     if len(data) == 0:
         raise TrainingError(f"dataset {data.path} has no grasps to train on")
     out = Path(out)
+    try:  # before run.json is written: a missing encoder package leaves no run behind
+        # The captions repeat (one per object, part and finger set): encode each once.
+        texts, which = np.unique(np.asarray(data.captions, dtype=object), return_inverse=True)
+        sentences = sentence_vectors(config.sentence_encoder, list(texts))[which.reshape(-1)]
+    except InstructionError as e:
+        raise TrainingError(str(e)) from None
     vectors = to_vector(data.root_pos, data.root_quat, data.q_grasp)
     run_info = _run_info(out, data, config, vectors)
     normalizer = Normalizer.from_json(run_info["normalizer"])
@@ -219,6 +241,7 @@ def train(
     net = FlowNet(
         model_config(config, vectors.shape[1], len(tokenizer.vocab)), nnx.Rngs(config.seed)
     )
+
     graphdef, params = nnx.split(net)
     tx = _optimizer(config)
     opt_state = tx.init(params)
@@ -243,7 +266,8 @@ def train(
             ]
         ).astype(np.int64)
         pts, nrm = clouds.sample(rng, objects, config.n_points, config.partial_fraction)
-        return pts, nrm, tokens[idx], targets[idx], jax.random.fold_in(key, step)
+        text = (tokens[idx], sentences[idx])
+        return pts, nrm, *text, targets[idx], jax.random.fold_in(key, step)
 
     start = time.perf_counter()
     first_step = step
@@ -292,7 +316,9 @@ def _run_info(out: Path, data: GraspDataset, config: TrainConfig, vectors) -> di
     path = out / RUN_FILE
     if path.is_file():
         info = json.loads(path.read_text())
-        if info["config"] != config.describe() or info["dataset"] != str(data.path.resolve()):
+        # Settings added since a run was written take their defaults.
+        recorded = {**TrainConfig().describe(), **info["config"]}
+        if recorded != config.describe() or info["dataset"] != str(data.path.resolve()):
             raise TrainingError(
                 f"{out} holds a run with other settings or data; use another --out or the "
                 "same settings to resume"
@@ -324,14 +350,15 @@ def _optimizer(config: TrainConfig) -> optax.GradientTransformation:
     )
 
 
-def flow_loss(net: FlowNet, pts, nrm, tokens, x1, key, repeat: int = 1) -> jax.Array:
+def flow_loss(net: FlowNet, pts, nrm, tokens, sentence, x1, key, repeat: int = 1) -> jax.Array:
     """Rectified-flow loss of one batch: mean ||v(X_t, t) - (X_1 - X_0)||^2 per
-    dimension. Shapes: pts / nrm (B / repeat, n, 3), tokens (B, l), x1 (B, d)."""
+    dimension. Shapes: pts / nrm (B / repeat, n, 3), tokens (B, l), sentence (B, s),
+    x1 (B, d)."""
     k0, kt = jax.random.split(key)
     x0 = jax.random.normal(k0, x1.shape, x1.dtype)
     t = jax.random.uniform(kt, (x1.shape[0],), x1.dtype)
     xt = (1.0 - t[:, None]) * x0 + t[:, None] * x1
-    v = net(pts, nrm, tokens, xt, t, repeat)
+    v = net(pts, nrm, tokens, sentence, xt, t, repeat)
     return jnp.mean(jnp.sum((v - (x1 - x0)) ** 2, axis=-1)) / x1.shape[-1]
 
 
@@ -340,8 +367,8 @@ def _train_step(graphdef, tx, repeat: int):
         return flow_loss(nnx.merge(graphdef, params), *batch, repeat=repeat)
 
     @jax.jit
-    def step(params, opt_state, pts, nrm, tokens, x1, key):
-        loss, grads = jax.value_and_grad(loss_of)(params, pts, nrm, tokens, x1, key)
+    def step(params, opt_state, pts, nrm, tokens, sentence, x1, key):
+        loss, grads = jax.value_and_grad(loss_of)(params, pts, nrm, tokens, sentence, x1, key)
         updates, opt_state = tx.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss
 

@@ -27,6 +27,7 @@ from jaxgrasp.initialization import initial_poses
 from jaxgrasp.instruction import InstructionError, Tokenizer, parse_instruction
 from jaxgrasp.objects import make_object
 from jaxgrasp.point_views import partial_views
+from jaxgrasp.sentence_encoder import sentence_encoder
 from jaxgrasp.synthesis import SynthesisConfig
 from jaxgrasp.training import TrainConfig, TrainingError, train
 from sim.grasps import grasp_stages
@@ -140,6 +141,79 @@ def test_tokenizer_and_instruction_parser():
     p = parse_instruction(CAPTIONS[1])
     assert (p.part, p.object, p.fingers) == ("cap", "bottle", ("thumb", "index"))
     assert parse_instruction("Grasp the mug object").part is None
+
+
+def test_sentence_encoder_loads_offline_and_places_words_by_meaning():
+    """The frozen encoder (WordLlama, weights from its wheel) gives unit vectors that put
+    an instruction naming an unseen object or part nearest its related seen one."""
+    enc = sentence_encoder("wordllama")
+    assert sentence_encoder("wordllama") is enc  # loaded once
+    names = ("flask", "bottle", "mug", "lamp", "cup")
+    v = enc.encode([f"Grasp the body of the {n} object" for n in names])
+    assert v.shape == (5, enc.dim) and v.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    sim = dict(zip(names, v @ v[0], strict=True))  # to the flask
+    assert sim["bottle"] > max(sim["mug"], sim["lamp"]) + 0.03
+    assert v[4] @ v[2] > v[4] @ v[1]  # a cup is nearer a mug than a bottle
+    grip, handle, blade = enc.encode(
+        [f"Grasp the {p} of the knife object" for p in ("grip", "handle", "blade")]
+    )
+    assert grip @ handle > grip @ blade + 0.03
+    np.testing.assert_array_equal(enc.encode(["Grasp the body of the flask object"])[0], v[0])
+    with pytest.raises(InstructionError, match="empty"):
+        enc.encode(["  "])
+    with pytest.raises(InstructionError, match="unknown sentence encoder 'bert'"):
+        sentence_encoder("bert")
+    with pytest.raises(TrainingError, match="sentence_encoder"):
+        TrainConfig(sentence_encoder="bert")  # type: ignore[arg-type]
+
+
+def test_model_with_a_sentence_encoder_tells_unseen_words_apart(shadow, trained, tmp_path):
+    """With the frozen encoder, an instruction naming an object the captions never did
+    conditions the samples on its meaning; the word-only model reads every unseen word
+    as one unknown token. The run records the encoder and reloads with it."""
+    config = dataclasses.replace(TINY, steps=60, sentence_encoder="wordllama")
+    result = train(trained[0], tmp_path / "run", config, progress=False)
+    model = GraspGenerator.load(result.run)
+    assert model.sentence_encoder == "wordllama"
+    for a, b in zip(jax.tree.leaves(result.params), jax.tree.leaves(model.params), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    pts = np.asarray(make_object("bottle", 0).points)
+    flask, jar = ("Grasp the body of the flask object", "Grasp the body of the jar object")
+
+    def sample(m, text):
+        return generate(m, pts, text, 8, seed=2, method="euler", steps=4).root_pos
+
+    assert not np.allclose(sample(model, flask), sample(model, jar))
+    words_only = GraspGenerator.load(trained[1].run)
+    assert words_only.sentence_encoder is None
+    np.testing.assert_array_equal(sample(words_only, flask), sample(words_only, jar))
+    # Runs written before the setting existed resume with the default (no encoder).
+    old = shutil.copytree(trained[1].run, tmp_path / "old_run")
+    info = json.loads((old / "run.json").read_text())
+    del info["config"]["sentence_encoder"]
+    (old / "run.json").write_text(json.dumps(info))
+    assert train(trained[0], old, TINY, progress=False).steps_run == 0
+    with pytest.raises(TrainingError, match="other settings"):
+        train(trained[0], old, dataclasses.replace(TINY, sentence_encoder="wordllama"))
+    info["config"]["sentence_encoder"] = "bert"
+    (old / "run.json").write_text(json.dumps(info))
+    with pytest.raises(TrainingError, match=r"run.json: invalid TrainConfig: sentence_encoder"):
+        GraspGenerator.load(old)
+
+
+def test_missing_sentence_encoder_package_is_a_clear_error(trained, tmp_path, monkeypatch):
+    """Without the `text` extra: one line saying what to install, and no run written."""
+    sentence_encoder.cache_clear()
+    monkeypatch.setitem(sys.modules, "wordllama", None)  # `import wordllama` fails
+    config = dataclasses.replace(TINY, sentence_encoder="wordllama")
+    try:
+        hint = r'needs the wordllama package: pip install "jaxgrasp\[text\]"'
+        with pytest.raises(TrainingError, match=hint):
+            train(trained[0], tmp_path / "run", config, progress=False)
+        assert not (tmp_path / "run").exists()
+    finally:
+        sentence_encoder.cache_clear()
 
 
 def test_tiny_model_overfits_and_checkpoint_restores(trained, shadow):
