@@ -89,12 +89,15 @@ class GraspGenerator:
         info = json.loads((run / RUN_FILE).read_text())
         try:
             config = TrainConfig(**info["config"])
-            tokenizer = Tokenizer.from_json(info["tokenizer"])
+        except (TypeError, TrainingError) as e:  # an unknown or invalid setting
+            raise TrainingError(f"{run / RUN_FILE}: {e}") from None
+        tokenizer = Tokenizer.from_json(info["tokenizer"])
+        try:
             net = FlowNet(
                 model_config(config, info["grasp_dim"], len(tokenizer.vocab)), nnx.Rngs(0)
             )
-        except (TypeError, InstructionError, TrainingError) as e:
-            raise TrainingError(f"{run / RUN_FILE}: {e}") from None
+        except InstructionError as e:  # its sentence encoder is not installed
+            raise TrainingError(str(e)) from None
         graphdef, template = nnx.split(net)
         params, step = restore_params(run, template, step)
         # "stages": the earlier run format, which recorded only the closing settings.
