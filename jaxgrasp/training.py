@@ -266,8 +266,7 @@ def train(
             ]
         ).astype(np.int64)
         pts, nrm = clouds.sample(rng, objects, config.n_points, config.partial_fraction)
-        text = (tokens[idx], sentences[idx])
-        return pts, nrm, *text, targets[idx], jax.random.fold_in(key, step)
+        return pts, nrm, tokens[idx], sentences[idx], targets[idx], jax.random.fold_in(key, step)
 
     start = time.perf_counter()
     first_step = step
