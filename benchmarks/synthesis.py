@@ -10,8 +10,8 @@ every part: `synthesize` `--num` grasps with the library defaults (with `--overs
 k: k * --num hands optimized, the --num of lowest energy kept), then `sim.validate`
 (MuJoCo C backend, the six-direction disturbance test + exact checks). One record per
 mode with `mode`, `valid_fraction` (valid / grasps returned and validated),
-`pen_mean_mm`, `pen_max_mm`,
-`self_pen_mean_mm` (over valid grasps), `q1_mean`, `pga` (over valid grasps),
+`pen_mean_mm`, `pen_max_mm`, `self_pen_mean_mm` (over valid grasps), `q1_mean`, `pga`
+(over valid grasps; None in whole-object mode, which has no target part),
 `success_rate` (disturbance test alone), `disturbance_moved` / `disturbance_turned_only`
 (the fractions whose object moved past 5 cm / turned past 15 degrees within 5 cm: the
 failures, split), per-criterion pass rates,
@@ -149,7 +149,8 @@ def summarize(mode, rows, wall, timing):
         "pen_max_mm": float(pen.max()) if len(pen) else None,
         "self_pen_mean_mm": mean(spen),
         "q1_mean": mean(q1),
-        "pga": mean(pga),
+        # No target part in whole-object mode: PGA is undefined there, not 0.
+        "pga": None if mode == "whole" else mean(pga),
         "validated_grasps_per_s": valid / wall,
         "optimized_grasps_per_s": num / wall,
         "wall_s": wall,

@@ -338,7 +338,12 @@ def format_summary(summary: dict) -> str:
             f"{summary['self_pen_mean_mm']:.2f} / {summary['self_pen_max_mm']:.2f} mm",
         ),
         ("Q1 mean", f"{summary['q1_mean']:.4f}"),
-        ("PTA / PGA", f"{100 * summary['pta']:.1f} % / {100 * summary['pga']:.1f} %"),
+        (
+            "PTA / PGA",
+            "— (no target part)"
+            if summary["pta"] is None
+            else f"{100 * summary['pta']:.1f} % / {100 * summary['pga']:.1f} %",
+        ),
         ("fingers in contact (mean)", f"{summary['contacts_mean']:.2f}"),
         (
             "pass rate by criterion",

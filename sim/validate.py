@@ -149,7 +149,7 @@ def validate(
         caption(obj.name, part, [f for f, c in zip(fingers, row, strict=True) if c])
         for row in checks.in_contact
     ]
-    summary = summarize(valid, flags, dist, checks, fingers, config)
+    summary = summarize(valid, flags, dist, checks, fingers, config, has_part=part is not None)
     summary.update(
         backend=backend,
         hand=hand.name,
@@ -170,10 +170,13 @@ def summarize(
     checks: GeometryChecks,
     fingers,
     config: SimConfig | None = None,
+    *,
+    has_part: bool = True,
 ) -> dict:
     """Success rate, which disturbance limit the failures broke, penetration (all and
     valid grasps), Q1, PTA, PGA, contact counts. `config`: the limits the test used
-    (default `SimConfig()`)."""
+    (default `SimConfig()`). `has_part` False (whole-object grasps): PTA and PGA are
+    None, since there is no target part to measure them against."""
     n = len(valid)
     moved, turned = dist.limits_crossed(config or SimConfig())
 
@@ -207,8 +210,8 @@ def summarize(
         "valid_self_pen_mean_mm": 1e3 * mean(checks.self_penetration, valid),
         "q1_mean": mean(checks.q1),
         "valid_q1_mean": mean(checks.q1, valid),
-        "pta": mean(checks.pta),
-        "pga": mean(checks.pga),
+        "pta": mean(checks.pta) if has_part else None,
+        "pga": mean(checks.pga) if has_part else None,
         "contacts_mean": mean(contacts),
         "finger_contact_rate": {f: mean(checks.in_contact[:, k]) for k, f in enumerate(fingers)},
     }

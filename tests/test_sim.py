@@ -16,10 +16,19 @@ import pytest
 import trimesh
 
 from jaxgrasp import load_object
+from jaxgrasp.cli import format_summary
 from jaxgrasp.cli import main as cli_main
 from jaxgrasp.grasp_set import GraspSet, GraspSetError
 from jaxgrasp.object_model import ObjectError
-from sim import GraspPoses, SimConfig, build_scene, caption, grasp_stages, validate
+from sim import (
+    GraspPoses,
+    SimConfig,
+    build_scene,
+    caption,
+    grasp_stages,
+    summarize,
+    validate,
+)
 from sim.disturbance import DisturbanceResult, crossed_limits, disturbance_test_mujoco
 
 # Where the bar's centre sits in the hand's root frame for the hand-made grasp.
@@ -66,6 +75,14 @@ def test_hand_made_grasp_passes_and_far_copy_fails(shadow, bar, scene):
     assert moved.tolist() == [False, True] and not turned[0]
     assert report.summary["disturbance_moved"] == 0.5
     assert report.summary["disturbance_turned_only"] == 0.0
+    # PTA / PGA are measured against the target part; a whole-object grasp set has none,
+    # so they are None there (not 0, which would read as grasps off the part).
+    assert report.summary["pta"] == 0.5 and report.summary["pga"] == 0.5
+    r = report
+    whole = summarize(r.valid, r.flags, r.disturbance, r.checks, r.fingers, has_part=False)
+    assert whole["pta"] is None and whole["pga"] is None
+    assert whole["num_valid"] == 1
+    assert "no target part" in format_summary(dict(report.summary, pta=None, pga=None))
 
 
 def test_limits_crossed_names_each_broken_limit():
