@@ -6,6 +6,7 @@ glued to its +x end as a second part), palm facing it, thumb under and fingers o
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -256,6 +257,11 @@ def test_grasp_set_roundtrip_and_cli_validate(shadow, tmp_path, capsys):
     assert report["summary"]["num_valid"] == 0 and not report["grasps"][0]["valid"]
     text = capsys.readouterr().out
     assert "friction=0.6" in text and "condim=4" in text  # physics printed in the report
+    # A whole-object set has no target part: PTA / PGA are null, and the table says why.
+    whole = dataclasses.replace(gs, part=None).save(tmp_path / "knife_whole")
+    cli_main(["validate", str(whole), "--json", str(out)])
+    assert json.loads(out.read_text())["summary"]["pga"] is None
+    assert "no target part" in capsys.readouterr().out
     with pytest.raises(GraspSetError, match="not found"):
         GraspSet.load(tmp_path / "missing.npz")
     # Not an archive, a cut-off one, or a bare array: one line that names the file and
