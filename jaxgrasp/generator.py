@@ -26,7 +26,7 @@ from jaxgrasp.flow_model import FlowNet
 from jaxgrasp.grasp_set import GraspSet
 from jaxgrasp.grasp_vector import Normalizer, from_vector
 from jaxgrasp.instruction import InstructionError, Tokenizer, parse_instruction
-from jaxgrasp.sentence_encoder import sentence_vectors
+from jaxgrasp.sentence_encoder import SentenceEncoderName, sentence_vectors
 from jaxgrasp.synthesis import SynthesisConfig
 from jaxgrasp.training import RUN_FILE, TrainConfig, TrainingError, model_config, restore_params
 from kinematics import HandModel, load_hand
@@ -74,7 +74,7 @@ class GraspGenerator:
     train_objects: tuple[str, ...] = ()
     synthesis: SynthesisConfig = SynthesisConfig()
     tabletop: bool = False
-    sentence_encoder: str | None = None
+    sentence_encoder: SentenceEncoderName | None = None
 
     @property
     def stage_settings(self) -> dict[str, float]:

@@ -241,7 +241,6 @@ def train(
     net = FlowNet(
         model_config(config, vectors.shape[1], len(tokenizer.vocab)), nnx.Rngs(config.seed)
     )
-
     graphdef, params = nnx.split(net)
     tx = _optimizer(config)
     opt_state = tx.init(params)
