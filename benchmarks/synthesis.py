@@ -2,12 +2,14 @@
 
 Run: python benchmarks/synthesis.py [--num 64] [--seed 0] [--modes wrap pinch whole]
      [--categories mug bottle ...] [--batches 64 256 1024] [--retime]
-     [--oversample 1] [--name synthesis]
+     [--oversample 2] [--select-at 0.25] [--name synthesis]
 Writes benchmarks/results/NAME.json and benchmarks/results/NAME_throughput.png.
 
 For every mode, every procedural category (instance `--seed`) and, in the part modes,
-every part: `synthesize` `--num` grasps with the library defaults (with `--oversample`
-k: k * --num hands optimized, the --num of lowest energy kept), then `sim.validate`
+every part: `synthesize` `--num` grasps with the library defaults (`--oversample` k:
+k * --num hands optimized, the --num of lowest energy after `--select-at` of the steps
+kept and optimized to the end; the settings record the optimizer hand-iterations this
+costs per grasp returned), then `sim.validate`
 (MuJoCo C backend, the six-direction disturbance test + exact checks). One record per
 mode with `mode`, `valid_fraction` (valid / grasps returned and validated),
 `pen_mean_mm`, `pen_max_mm`, `self_pen_mean_mm` (over valid grasps), `q1_mean`, `pga`
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -37,7 +40,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks._common import RESULTS, compile_seconds, environment, write_results  # noqa: E402
@@ -48,6 +50,7 @@ from jaxgrasp.synthesis import (  # noqa: E402
     SynthesisConfig,
     _optimizer,
     optimizer_arguments,
+    start_state,
     synthesize,
 )
 from kinematics import load_hand  # noqa: E402
@@ -62,10 +65,8 @@ def optimizer_timing(hand, obj, part, mode, batch, config):
     part_index = None if part is None else obj.part_index(part)
     pos, quat, q = initial_poses(hand, obj, part_index, mode, batch, 0, config.init)
     run = _optimizer(hand, MODES[mode], config)
-    args = (
-        *optimizer_arguments(obj, part_index, config),
-        *(jnp.asarray(x, jnp.float32) for x in (pos, quat, q)),
-    )
+    hands = start_state(*(np.asarray(x, np.float32) for x in (pos, quat, q)))
+    args = (*optimizer_arguments(obj, part_index, config), *hands)
     exe, compile_s = compile_seconds(run, *args)
     jax.block_until_ready(exe(*args))
     t0 = time.perf_counter()
@@ -160,6 +161,14 @@ def summarize(mode, rows, wall, timing):
     }
 
 
+def hand_iters_per_grasp(num: int, config: SynthesisConfig) -> float:
+    """Optimizer hand-iterations per grasp returned, oversampling included (as
+    `synthesize` splits them: every hand runs to the selection, the kept ones on)."""
+    optimized = max(num, math.ceil(num * config.oversample - 1e-9))
+    first = round(config.steps * config.select_at) if optimized > num else config.steps
+    return (optimized * first + num * (config.steps - first)) / num
+
+
 def mode_timing(hand, mode, batch, config):
     obj = objects.make_object("bottle", 0)
     part, contacts = (None, "wrap") if mode == "whole" else ("body", mode)
@@ -219,12 +228,20 @@ def main() -> None:
     ap.add_argument("--batches", type=int, nargs="*", default=[64, 256, 1024])
     ap.add_argument("--note", default="", help="stored with the results (run conditions)")
     ap.add_argument("--retime", action="store_true", help="re-measure the timings only")
+    defaults = SynthesisConfig()
     ap.add_argument(
         "--oversample",
         type=float,
-        default=1.0,
+        default=defaults.oversample,
         help="SynthesisConfig.oversample: optimize this many times --num hands per target "
         "and validate the --num of lowest energy",
+    )
+    ap.add_argument(
+        "--select-at",
+        type=float,
+        default=defaults.select_at,
+        help="SynthesisConfig.select_at: the fraction of the steps after which the --num "
+        "hands of lowest energy are kept (the others stop there)",
     )
     ap.add_argument(
         "--name", default="synthesis", help="results file: benchmarks/results/NAME.json"
@@ -235,7 +252,7 @@ def main() -> None:
         return
 
     hand = load_hand("shadow")
-    config = SynthesisConfig(oversample=args.oversample)
+    config = SynthesisConfig(oversample=args.oversample, select_at=args.select_at)
     records: list[dict] = []
     sweep: list[dict] = []
 
@@ -250,6 +267,8 @@ def main() -> None:
                     "categories": args.categories,
                     "synthesis_config": repr(config),
                     "oversample": args.oversample,
+                    "select_at": args.select_at,
+                    "hand_iters_per_grasp": hand_iters_per_grasp(args.num, config),
                     "backend": "mujoco",
                     "note": args.note,
                 },

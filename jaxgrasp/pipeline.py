@@ -61,7 +61,8 @@ def run_synthesis(
     t0 = time.perf_counter()
 
     def progress(done, total):
-        log(f"  optimized {done}/{total} hands ({time.perf_counter() - t0:.1f} s)")
+        percent = 100 * done / max(total, 1)
+        log(f"  optimization {percent:3.0f} % ({time.perf_counter() - t0:.1f} s)")
 
     _check_inputs(hand, obj, part, mode, num)  # before the first line of output
     where = (f" / {part}" if part else "") + (" on a table" if tabletop else "")

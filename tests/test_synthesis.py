@@ -100,13 +100,25 @@ def test_objects_step_counts_weights_constants_and_splits_share_one_compilation(
 
 def test_oversampling_keeps_the_lowest_energy_grasps(shadow, knife):
     """`oversample` 2 optimizes twice the hands (the same starts and program as a plain
-    run of that many) and returns the lower-energy half, in the order optimized."""
-    from jaxgrasp.synthesis import MODES, _optimizer
+    run of that many) and returns the lower-energy half, in the order optimized; with
+    `select_at` < 1 the half is chosen part-way and only it runs on, each kept hand
+    ending as it would have in one uninterrupted run (Adam's state carried over)."""
+    from jaxgrasp.initialization import initial_poses
+    from jaxgrasp.synthesis import (
+        MODES,
+        _optimizer,
+        optimizer_arguments,
+        start_state,
+        with_span,
+    )
 
-    twice = dataclasses.replace(TINY, oversample=2.0)
-    assert _optimizer(shadow, MODES["wrap"], twice) is _optimizer(shadow, MODES["wrap"], TINY)
-    kept = synthesize(shadow, knife, "handle", num=5, seed=2, config=twice)
-    every = synthesize(shadow, knife, "handle", num=10, seed=2, config=TINY)
+    once = dataclasses.replace(TINY, oversample=1.0)
+    at_end = dataclasses.replace(TINY, oversample=2.0, select_at=1.0)
+    run = _optimizer(shadow, MODES["wrap"], TINY)
+    assert _optimizer(shadow, MODES["wrap"], at_end) is _optimizer(shadow, MODES["wrap"], once)
+    assert _optimizer(shadow, MODES["wrap"], once) is run
+    kept = synthesize(shadow, knife, "handle", num=5, seed=2, config=at_end)
+    every = synthesize(shadow, knife, "handle", num=10, seed=2, config=once)
     assert kept.count == 5
     lowest = np.sort(np.argsort(every.energy, kind="stable")[:5])
     np.testing.assert_array_equal(kept.energy, every.energy[lowest])
@@ -116,11 +128,37 @@ def test_oversampling_keeps_the_lowest_energy_grasps(shadow, knife):
     for k in kept.terms:
         np.testing.assert_array_equal(kept.terms[k], every.terms[k][lowest])
     assert kept.energy.max() <= np.sort(every.energy)[4]
+
+    # Chosen after 2 of the 4 steps: the five of lowest energy at step 2.
+    halfway = dataclasses.replace(TINY, oversample=2.0, select_at=0.5)
+    work = []
+    early = synthesize(
+        shadow,
+        knife,
+        "handle",
+        num=5,
+        seed=2,
+        config=halfway,
+        progress=lambda done, total: work.append((done, total)),
+    )
+    assert work[-1] == (10 * 2 + 5 * 2,) * 2  # hand-iterations
+    part = knife.part_index("handle")
+    starts = initial_poses(shadow, knife, part, "wrap", 10, 2, TINY.init)
+    shared = with_span(optimizer_arguments(knife, part, TINY), 0, 2)
+    energy_at_2 = np.asarray(run(*shared, *start_state(*starts))[3])
+    chosen = np.sort(np.argsort(energy_at_2, kind="stable")[:5])
+    assert not np.array_equal(chosen, lowest)  # a different choice than at the end
+    np.testing.assert_allclose(early.root_pos, every.root_pos[chosen], atol=1e-6)
+    np.testing.assert_allclose(early.q_grasp, every.q_grasp[chosen], atol=1e-5)
+    np.testing.assert_allclose(early.energy, every.energy[chosen], rtol=1e-4)
+
     # Refining given grasps optimizes exactly those.
-    refined = synthesize(shadow, knife, "handle", config=twice, initial=kept)
+    refined = synthesize(shadow, knife, "handle", config=halfway, initial=kept)
     assert refined.count == 5
     with pytest.raises(SynthesisError, match=r"oversample = 0.5 \(must be a number in \[1, 64\]\)"):
         SynthesisConfig(oversample=0.5)
+    with pytest.raises(SynthesisError, match=r"select_at = 1.5 \(must be a number in \[0, 1\]\)"):
+        SynthesisConfig(select_at=1.5)
 
 
 def test_batch_pieces_are_balanced():
