@@ -431,12 +431,15 @@ _OPTIMIZER_CACHE: dict = {}
 
 
 def _optimizer(hand, fingers, config: SynthesisConfig, tabletop: bool = False):
-    """A jitted function (target, part_index, length, table_height, steps, weights,
-    constants, pos0, quat0, q0) -> (pos, quat, q, energy, terms) for a batch; the leading
-    arguments come from `optimizer_arguments` (`table_height` is used in tabletop mode).
-    The step count, the weights (a dict over `TRACED_WEIGHTS`) and the energy constants
-    (a dict over `TRACED_PARAMS`) are traced, so runs of any length, weighting or such
-    constants share one compilation."""
+    """A jitted function (target, part_index, length, table_height, span, weights,
+    constants, pos0, quat0, q0, moments) -> (pos, quat, q, energy, terms, moments) for a
+    batch; the leading arguments come from `optimizer_arguments` (`table_height` is used
+    in tabletop mode; `span` = (first step, end step, steps of the schedule), see
+    `with_span`), the batch ones from `start_state` or an earlier call's outputs (Adam's
+    moments: {"mu", "nu"}, each {"pos", "quat", "q"} shaped as the poses). The step
+    span, the weights (a dict over `TRACED_WEIGHTS`) and the energy constants (a dict
+    over `TRACED_PARAMS`) are traced, so runs of any length, weighting or such constants
+    share one compilation."""
     # Keyed by identity; the entry keeps the hand alive, so its id is never reused for
     # another hand while the entry exists. Neither the step count, the batch split, the
     # weights nor the traced constants change the program (`_compiled_part`).
@@ -495,8 +498,9 @@ def _optimizer(hand, fingers, config: SynthesisConfig, tabletop: bool = False):
             (_, _), grads = energy_and_grad_of(params["pos"], params["quat"], params["q"])
             grads = {"pos": grads[0], "quat": grads[1], "q": grads[2]}
             direction, state = adam.update(grads, state)
+            # Step i of the cosine schedule, whichever call runs it.
             decay = 0.9 * (0.5 * (1.0 + jnp.cos(jnp.pi * jnp.minimum(i, horizon) / horizon))) + 0.1
-            new = {k: params[k] + (-(rates[k] * decay)) * direction[k] for k in params}
+            new = {k: params[k] - (rates[k] * decay) * direction[k] for k in params}
             new = {
                 "pos": new["pos"],
                 "quat": new["quat"]
