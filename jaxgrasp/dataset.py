@@ -314,10 +314,35 @@ def _check_settings(out: Path, settings: dict) -> None:
         return  # rewritten below; shards carry their own stats
     mine = {k: old.get(k) for k in settings}
     if mine != settings:
+        differ = _differences(mine, settings)
+        shown = "; ".join(differ[:4]) + ("; ..." if len(differ) > 4 else "")
         raise DatasetError(
-            f"{out} was generated with other settings ({path}); rerun with the same "
-            "settings to resume, or choose a new --out"
+            f"{out} was generated with other settings ({path}: {shown}); rerun with the "
+            "same settings to resume, or choose a new --out"
         )
+
+
+def _differences(there, here, prefix: str = "") -> list[str]:
+    """'key: A there, B now' for each (dotted) setting that differs between a manifest's
+    settings and this run's; 'missing' where one side lacks it (an older version's)."""
+    if isinstance(there, dict) and isinstance(here, dict):
+        return [
+            line
+            for key in sorted(set(there) | set(here))
+            for line in _differences(
+                there.get(key, _MISSING), here.get(key, _MISSING), f"{prefix}{key}."
+            )
+        ]
+    if there == here:
+        return []
+
+    def show(value):
+        return "missing" if value is _MISSING else json.dumps(value)
+
+    return [f"{prefix[:-1]}: {show(there)} there, {show(here)} now"]
+
+
+_MISSING = object()
 
 
 def _write_manifest(out: Path, settings: dict, jobs: list[Job], done: dict) -> dict:

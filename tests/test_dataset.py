@@ -121,8 +121,11 @@ def _shards(out: Path) -> list[Path]:
 def test_resume_refuses_other_settings(uninterrupted):
     out, _ = uninterrupted
     other = DatasetConfig(num=8, steps=4, seed=5)
-    with pytest.raises(DatasetError, match="other settings"):
+    # The message names what differs, down to a nested synthesis setting.
+    with pytest.raises(DatasetError, match="other settings") as error:
         generate_dataset(SPEC, out, other, progress=False, log=lambda _: None)
+    assert "config.num: 4 there, 8 now" in str(error.value)
+    assert "config.synthesis.energy_chunk: 4 there, 16 now" in str(error.value)
 
 
 def test_loader_batches_and_dexgraspbench_export(uninterrupted, tmp_path, shadow):
