@@ -312,14 +312,27 @@ def _check_settings(out: Path, settings: dict) -> None:
         old = json.loads(path.read_text())
     except ValueError:
         return  # rewritten below; shards carry their own stats
-    mine = {k: old.get(k) for k in settings}
-    if mine != settings:
-        differ = _differences(mine, settings)
+    mine = _comparable({k: old.get(k) for k in settings})
+    if mine != _comparable(settings):
+        differ = _differences(mine, _comparable(settings))
         shown = "; ".join(differ[:4]) + ("; ..." if len(differ) > 4 else "")
         raise DatasetError(
             f"{out} was generated with other settings ({path}: {shown}); rerun with the "
             "same settings to resume, or choose a new --out"
         )
+
+
+def _comparable(settings: dict) -> dict:
+    """The settings as they decide the dataset. `select_at` matters only with
+    `oversample` > 1, and a manifest from before it existed (session 37) chose the
+    lowest-energy grasps after the last step: `select_at` 1."""
+    synthesis = (settings.get("config") or {}).get("synthesis")
+    if not isinstance(synthesis, dict):
+        return settings
+    synthesis = {"select_at": 1.0, **synthesis}
+    if synthesis.get("oversample") == 1.0:
+        del synthesis["select_at"]
+    return {**settings, "config": {**settings["config"], "synthesis": synthesis}}
 
 
 def _differences(there, here, prefix: str = "") -> list[str]:

@@ -3,8 +3,10 @@ loader's batches, the DexGraspBench export, settings mismatch."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -126,6 +128,30 @@ def test_resume_refuses_other_settings(uninterrupted):
         generate_dataset(SPEC, out, other, progress=False, log=lambda _: None)
     assert "config.num: 4 there, 8 now" in str(error.value)
     assert "config.synthesis.energy_chunk: 4 there, 16 now" in str(error.value)
+
+
+def test_resume_reads_a_manifest_from_before_select_at(uninterrupted, tmp_path):
+    """A dataset begun before `SynthesisConfig.select_at` existed (its manifest lacks
+    it; oversampling chose after the last step) resumes with the settings it was begun
+    with, and only with those."""
+    out = tmp_path / "old"
+    shutil.copytree(uninterrupted[0], out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    old_synthesis = manifest["config"]["synthesis"]
+    del old_synthesis["select_at"]
+    for oversample, select_at in ((1.0, 0.25), (2.0, 1.0)):
+        old_synthesis["oversample"] = oversample
+        (out / "manifest.json").write_text(json.dumps(manifest))
+        same = dataclasses.replace(
+            TINY,
+            synthesis=dataclasses.replace(
+                TINY.synthesis, oversample=oversample, select_at=select_at
+            ),
+        )
+        assert generate_dataset(SPEC, out, same, progress=False, log=lambda _: None)["complete"]
+    # Oversampling 2 chosen after the last step there, after a quarter of the steps now.
+    with pytest.raises(DatasetError, match="select_at: 1.0 there, 0.25 now"):
+        generate_dataset(SPEC, out, TINY, progress=False, log=lambda _: None)
 
 
 def test_loader_batches_and_dexgraspbench_export(uninterrupted, tmp_path, shadow):
