@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -50,6 +49,7 @@ from jaxgrasp.synthesis import (  # noqa: E402
     SynthesisConfig,
     _optimizer,
     optimizer_arguments,
+    selection_plan,
     start_state,
     synthesize,
 )
@@ -164,8 +164,7 @@ def summarize(mode, rows, wall, timing):
 def hand_iters_per_grasp(num: int, config: SynthesisConfig) -> float:
     """Optimizer hand-iterations per grasp returned, oversampling included (as
     `synthesize` splits them: every hand runs to the selection, the kept ones on)."""
-    optimized = max(num, math.ceil(num * config.oversample - 1e-9))
-    first = round(config.steps * config.select_at) if optimized > num else config.steps
+    optimized, first = selection_plan(num, config)
     return (optimized * first + num * (config.steps - first)) / num
 
 

@@ -235,12 +235,12 @@ def synthesize(
     fingers = MODES[mode]
     table = resting_height(obj) if tabletop else None
     if initial is None:
-        optimized = max(num, math.ceil(num * config.oversample - 1e-9))
+        optimized, first = selection_plan(num, config)
         pos0, quat0, q0 = initial_poses(
             hand, obj, part_index, mode, optimized, seed, config.init, table_height=table
         )
     else:
-        optimized = num
+        optimized, first = num, config.steps
         pos0, quat0, q0 = _initial_from(hand, initial)
 
     devices = jax.devices()
@@ -250,7 +250,6 @@ def synthesize(
     # hands' second stage reuses the first stage's compilation.
     piece = balanced_pieces(num, config.device_batch * len(devices))[0][2]
     steps = config.steps
-    first = round(steps * config.select_at) if optimized > num else steps
     work = optimized * first + num * (steps - first)
     done = 0
 
@@ -287,6 +286,14 @@ def synthesize(
         fingers=fingers,
         table_height=table,
     )
+
+
+def selection_plan(num: int, config: SynthesisConfig) -> tuple[int, int]:
+    """(hands started, steps they all run) for `num` grasps from sampled starts: with
+    `config.oversample` > 1 the `num` of lowest energy then run the remaining steps."""
+    optimized = max(num, math.ceil(num * config.oversample - 1e-9))
+    first = round(config.steps * config.select_at) if optimized > num else config.steps
+    return optimized, first
 
 
 def resting_height(obj) -> float:
