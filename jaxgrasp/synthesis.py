@@ -256,9 +256,10 @@ def synthesize(
     def optimize(hands, start, stop):
         nonlocal done
         outs = []
+        stage = with_span(shared, start, stop)
         for row in range(0, len(hands[0]), piece):
             rows = jax.tree.map(lambda x, row=row: x[row : row + piece], hands)
-            outs.append(_run_sharded(run, devices, with_span(shared, start, stop), rows, piece))
+            outs.append(_run_sharded(run, devices, stage, rows, piece))
             done += len(rows[0]) * (stop - start)
             if progress is not None:
                 progress(done, work)
