@@ -101,13 +101,15 @@ def validate(
     Args:
         grasps: `sim.GraspPoses` or anything with `.poses()` (e.g. `jaxgrasp.GraspSet`).
         part: target part name (None: whole object, no part alignment / PTA / PGA).
-        backend: "mujoco" (MuJoCo C, multi-threaded; the CPU path) or "mjx" (vmapped
-            worlds; the accelerator path).
+        backend: "mujoco" (MuJoCo C on `nthread` cores) or "mjx" (worlds vmapped on an
+            accelerator; slower than MuJoCo C on a 16-core host even with an H100,
+            see `sim.mjx_backend`).
         config: physics and thresholds (default `SimConfig()`).
         table_height: add a table plane z = table_height (default: the grasps' own
             `table_height` when they carry one, e.g. a tabletop `GraspSet`).
         scene: a scene built before by `build_scene` for this hand/object (reused).
-        nthread: MuJoCo C threads (default: all cores).
+        nthread: threads of the MuJoCo C simulation and the exact checks (default: all
+            cores).
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend '{backend}'; choose one of {', '.join(BACKENDS)}")
@@ -132,7 +134,7 @@ def validate(
 
         dist = disturbance_test_mjx(scene, hand, poses)
     sim_seconds = time.perf_counter() - start
-    checks = check_grasps(scene, hand, obj, poses, part_index)
+    checks = check_grasps(scene, hand, obj, poses, part_index, nthread=nthread)
     total_seconds = time.perf_counter() - start
     flags = {
         "disturbance": dist.success,

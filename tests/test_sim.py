@@ -26,6 +26,7 @@ from sim import (
     SimConfig,
     build_scene,
     caption,
+    check_grasps,
     grasp_stages,
     summarize,
     validate,
@@ -169,6 +170,23 @@ def test_disturbance_is_deterministic_and_threads_agree(shadow, scene):
     two = disturbance_test_mujoco(scene, shadow, grasps, nthread=2)
     np.testing.assert_allclose(one.translation, two.translation, atol=1e-9)
     np.testing.assert_array_equal(one.success, two.success)
+
+
+def test_exact_checks_are_the_same_on_any_number_of_threads(shadow, bar, scene):
+    """The checks run blocks of `CHECK_BLOCK` grasps on a thread pool: the results, and
+    which grasp each row belongs to, must not depend on the thread count."""
+    from sim.checks import CHECK_BLOCK
+
+    n = 2 * CHECK_BLOCK + 5  # three blocks, the last one padded
+    offsets = np.random.default_rng(0).uniform(-0.01, 0.01, (n, 3))
+    grasps = _grasps(shadow, offsets)
+    one = check_grasps(scene, shadow, bar, grasps, 0, nthread=1)
+    three = check_grasps(scene, shadow, bar, grasps, 0, nthread=3)
+    alone = check_grasps(scene, shadow, bar, grasps.take([n - 1, 40]), 0, nthread=1)
+    assert one.penetration.shape == (n,) and len(np.unique(one.penetration)) > n // 2
+    for a, b, c in zip(one, three, alone, strict=True):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a[[n - 1, 40]], c)
 
 
 def test_empty_batch_gives_empty_results_on_both_backends(shadow, scene):
