@@ -30,7 +30,13 @@ import numpy as np
 from energies._checks import BOOL, POSITIVE_INT, check_fields, is_integer, read_flag
 from jaxgrasp._io import write_json_atomic
 from jaxgrasp.grasp_set import GraspSet, GraspSetError
-from jaxgrasp.synthesis import MODES, SynthesisConfig, resting_height, synthesize
+from jaxgrasp.synthesis import (
+    MODES,
+    SynthesisConfig,
+    energy_chunk_for,
+    resting_height,
+    synthesize,
+)
 
 MANIFEST = "manifest.json"
 SHARDS = "shards"
@@ -325,13 +331,18 @@ def _check_settings(out: Path, settings: dict) -> None:
 def _comparable(settings: dict) -> dict:
     """The settings as they decide the dataset. `select_at` matters only with
     `oversample` > 1, and a manifest from before it existed (session 37) chose the
-    lowest-energy grasps after the last step: `select_at` 1."""
+    lowest-energy grasps after the last step: `select_at` 1. An automatic
+    `energy_chunk` (None) is the chunk it stands for on this platform, so a manifest
+    that names that chunk (written before it was automatic) matches it."""
     synthesis = (settings.get("config") or {}).get("synthesis")
     if not isinstance(synthesis, dict):
         return settings
     synthesis = {"select_at": 1.0, **synthesis}
     if synthesis.get("oversample") == 1.0:
         del synthesis["select_at"]
+    if "energy_chunk" in synthesis and synthesis["energy_chunk"] is None:
+        batch = synthesis.get("device_batch", SynthesisConfig.device_batch)
+        synthesis["energy_chunk"] = energy_chunk_for(SynthesisConfig(device_batch=batch))
     return {**settings, "config": {**settings["config"], "synthesis": synthesis}}
 
 

@@ -98,7 +98,9 @@ class SynthesisConfig:
         params: energy constants (synthesis: palm on the surface, 1 mm penetration
             margin).
         init: initial pose sampling.
-        energy_chunk: hands per vmapped energy evaluation (cache-sized on CPU).
+        energy_chunk: hands per vmapped energy evaluation; None (default): 16 on CPU,
+            where a small chunk stays in cache, and `device_batch` (one vmap over each
+            device's piece) on an accelerator (`energy_chunk_for`).
         device_batch: hands per compiled call on each device (memory budget).
         table_weight: weight of the table term in tabletop mode (`weights.table` is
             not used: without a table the term is off).
@@ -136,9 +138,7 @@ class SynthesisConfig:
     # fingers within the 3 mm contact check); whole library: 1.10 -> 0.41 mm.
     params: EnergyParams = EnergyParams(d0=0.0, w_palm=3.0, pen_margin=1e-3)
     init: InitConfig = InitConfig()
-    # 8-16 hands per chunk keep a chunk's intermediates in a 2-core CPU's cache: one
-    # optimizer step cost 65-79 us/hand at 16 vs 85 at 32 (B = 1024, interleaved).
-    energy_chunk: int = 16
+    energy_chunk: int | None = None
     device_batch: int = 1024
     table_weight: float = 100.0
     wrist_squeeze: float = WRIST_SQUEEZE
@@ -165,7 +165,10 @@ class SynthesisConfig:
                 "weights": (lambda w: isinstance(w, EnergyWeights), "an EnergyWeights"),
                 "params": (lambda p: isinstance(p, EnergyParams), "an EnergyParams"),
                 "init": (lambda i: isinstance(i, InitConfig), "an InitConfig"),
-                "energy_chunk": POSITIVE_INT,
+                "energy_chunk": (
+                    lambda x: x is None or POSITIVE_INT[0](x),
+                    "None (automatic) or an integer > 0",
+                ),
                 "device_batch": POSITIVE_INT,
                 "table_weight": NON_NEGATIVE,
                 "wrist_squeeze": FINITE,
@@ -187,6 +190,23 @@ class SynthesisConfig:
         dataset manifest's "synthesis"); missing fields keep their defaults, unknown
         ones raise `SynthesisError` (prefixed by `where`)."""
         return from_dict(cls, data, SynthesisError, where or cls.__name__)
+
+
+# 8-16 hands per chunk keep a chunk's intermediates in a 2-core CPU's cache: one
+# optimizer step cost 65-79 us/hand at 16 vs 85 at 32 (B = 1024, interleaved).
+CPU_ENERGY_CHUNK = 16
+
+
+def energy_chunk_for(config: SynthesisConfig, backend: str | None = None) -> int:
+    """Hands per vmapped energy evaluation: `config.energy_chunk`, or when it is None
+    `CPU_ENERGY_CHUNK` on CPU and `config.device_batch` elsewhere (`backend`: default
+    JAX's). An accelerator wants one vmap over its piece (the README's H100 figures
+    were measured so): chunks run one after another (`lax.map`), each too small to fill
+    it."""
+    if config.energy_chunk is not None:
+        return config.energy_chunk
+    backend = backend or jax.default_backend()
+    return CPU_ENERGY_CHUNK if backend == "cpu" else config.device_batch
 
 
 def synthesize(
@@ -455,6 +475,7 @@ def _optimizer(hand, fingers, config: SynthesisConfig, tabletop: bool = False):
     if key in _OPTIMIZER_CACHE:
         return _OPTIMIZER_CACHE[key][1]
     lo, hi = (jnp.asarray(x, jnp.float32) for x in np.asarray(hand.q_range).T)
+    chunk = energy_chunk_for(config)
     # The table weight stays a constant: outside tabletop mode it is 0 and the table
     # term is not computed at all.
     table_weight = config.table_weight if tabletop else 0.0
@@ -472,7 +493,7 @@ def _optimizer(hand, fingers, config: SynthesisConfig, tabletop: bool = False):
             pos,
             quat,
             q,
-            chunk=config.energy_chunk,
+            chunk=chunk,
             fingers=fingers,
             target_part=part_index,
             params=params,
@@ -543,6 +564,7 @@ def _compiled_part(config: SynthesisConfig) -> SynthesisConfig:
     return dataclasses.replace(
         config,
         steps=0,
+        energy_chunk=energy_chunk_for(config),  # resolved before device_batch is dropped
         device_batch=1,
         weights=EnergyWeights(),
         oversample=1.0,

@@ -154,6 +154,26 @@ def test_resume_reads_a_manifest_from_before_select_at(uninterrupted, tmp_path):
         generate_dataset(SPEC, out, TINY, progress=False, log=lambda _: None)
 
 
+def test_resume_reads_an_automatic_energy_chunk_as_this_platforms(uninterrupted, tmp_path):
+    """`SynthesisConfig.energy_chunk` None means the platform's chunk (16 on CPU): a
+    manifest that names 16 (written before the chunk was automatic) resumes under the
+    automatic default, and one that names another chunk does not."""
+    out = tmp_path / "chunk"
+    shutil.copytree(uninterrupted[0], out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["config"]["synthesis"]["energy_chunk"] = 16
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    auto = dataclasses.replace(
+        TINY, synthesis=dataclasses.replace(TINY.synthesis, energy_chunk=None)
+    )
+    assert generate_dataset(SPEC, out, auto, progress=False, log=lambda _: None)["complete"]
+    with pytest.raises(DatasetError, match="energy_chunk: 16 there, 8 now"):
+        eight = dataclasses.replace(
+            TINY, synthesis=dataclasses.replace(TINY.synthesis, energy_chunk=8)
+        )
+        generate_dataset(SPEC, out, eight, progress=False, log=lambda _: None)
+
+
 def test_loader_batches_and_dexgraspbench_export(uninterrupted, tmp_path, shadow):
     out, manifest = uninterrupted
     valid = sum(j["valid"] for j in manifest["jobs"])

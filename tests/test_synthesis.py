@@ -22,7 +22,15 @@ from jaxgrasp.grasp_set import GraspSet
 from jaxgrasp.initialization import InitConfig, initial_poses
 from jaxgrasp.object_model import ObjectError
 from jaxgrasp.pipeline import SUMMARY_KEYS, run_synthesis
-from jaxgrasp.synthesis import SynthesisConfig, SynthesisError, resting_height, synthesize
+from jaxgrasp.synthesis import (
+    CPU_ENERGY_CHUNK,
+    SynthesisConfig,
+    SynthesisError,
+    _compiled_part,
+    energy_chunk_for,
+    resting_height,
+    synthesize,
+)
 from sim import GraspPoses, SimConfig, build_scene, check_grasps, validate
 
 # Tiny runs: the point is the plumbing, not grasp quality (see benchmarks/synthesis.py).
@@ -190,6 +198,19 @@ def test_map_in_chunks_equals_vmap_for_any_batch():
             np.testing.assert_array_equal(np.asarray(got[k]), np.asarray(want[k]))
 
 
+def test_energy_chunk_is_chosen_for_the_platform_unless_set():
+    auto = SynthesisConfig(device_batch=512)
+    assert auto.energy_chunk is None
+    # Small cache-sized chunks on CPU; one vmap over each device's piece elsewhere.
+    assert energy_chunk_for(auto, "cpu") == CPU_ENERGY_CHUNK == 16
+    assert energy_chunk_for(auto, "gpu") == energy_chunk_for(auto, "tpu") == 512
+    assert energy_chunk_for(dataclasses.replace(auto, energy_chunk=8), "gpu") == 8
+    assert jax.default_backend() == "cpu" and energy_chunk_for(auto) == 16
+    # The automatic chunk compiles the same optimizer as the chunk it stands for.
+    assert _compiled_part(auto) == _compiled_part(dataclasses.replace(auto, energy_chunk=16))
+    assert _compiled_part(auto) != _compiled_part(dataclasses.replace(auto, energy_chunk=8))
+
+
 def test_sharded_run_matches_one_device(shadow, knife, tmp_path):
     one = synthesize(shadow, knife, "handle", num=6, seed=1, config=TINY)
     script = textwrap.dedent(
@@ -251,7 +272,7 @@ def test_bad_settings_fail_where_they_are_made():
         (lambda: InitConfig(q_noise=-0.1), "q_noise = -0.1"),
         (
             lambda: SynthesisConfig(lr_q=0.0, energy_chunk=0),
-            "energy_chunk = 0 (must be an integer > 0)",
+            "energy_chunk = 0 (must be None (automatic) or an integer > 0)",
         ),
         (lambda: SynthesisConfig(params=EnergyWeights()), "params = EnergyWeights"),
         (lambda: dataclasses.replace(TINY, device_batch=-8), "device_batch = -8"),
@@ -266,7 +287,7 @@ def test_bad_settings_fail_where_they_are_made():
         SynthesisConfig(lr_q=0.0, energy_chunk=0)
     assert str(err.value) == (
         "invalid SynthesisConfig: lr_q = 0.0 (must be a finite number > 0); "
-        "energy_chunk = 0 (must be an integer > 0)"
+        "energy_chunk = 0 (must be None (automatic) or an integer > 0)"
     )
     # The optimizer traces some weights and the table height through these classes.
     traced = jax.jit(
