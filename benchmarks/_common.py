@@ -43,6 +43,8 @@ def environment() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "jax_backend": jax.default_backend(),
         "jax_devices": [str(d) for d in jax.devices()],
+        # e.g. "NVIDIA H100 80GB HBM3" (str(device) only says "cuda:0").
+        "jax_device_kind": jax.devices()[0].device_kind,
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
 

@@ -2,7 +2,8 @@
 
 Run: python benchmarks/synthesis.py [--num 64] [--seed 0] [--modes wrap pinch whole]
      [--categories mug bottle ...] [--batches 64 256 1024] [--retime]
-     [--oversample 2] [--select-at 0.25] [--name synthesis]
+     [--oversample 2] [--select-at 0.25] [--backend mujoco|mjx]
+     [--energy-chunk 16] [--device-batch 1024] [--name synthesis]
 Writes benchmarks/results/NAME.json and benchmarks/results/NAME_throughput.png.
 
 For every mode, every procedural category (instance `--seed`) and, in the part modes,
@@ -10,7 +11,8 @@ every part: `synthesize` `--num` grasps with the library defaults (`--oversample
 k * --num hands optimized, the --num of lowest energy after `--select-at` of the steps
 kept and optimized to the end; the settings record the optimizer hand-iterations this
 costs per grasp returned), then `sim.validate`
-(MuJoCo C backend, the six-direction disturbance test + exact checks). One record per
+(`--backend`: MuJoCo C on all cores, or MJX; the six-direction disturbance test +
+exact checks). One record per
 mode with `mode`, `valid_fraction` (valid / grasps returned and validated),
 `pen_mean_mm`, `pen_max_mm`, `self_pen_mean_mm` (over valid grasps), `q1_mean`, `pga`
 (over valid grasps; None in whole-object mode, which has no target part),
@@ -22,7 +24,11 @@ compilation and scene building included: what a user waits for; each mode starts
 empty JAX caches and compiles the optimizer once, since every object's SDF grid is
 padded to one shape), `us_per_hand_iter`
 (steady-state optimizer cost per hand per iteration at B = --num, compile excluded) and
-`compile_s` (lower + compile of one optimizer call), plus one row per object/part.
+`compile_s` (lower + compile of one optimizer call), `synthesis_s` / `validation_s`
+(the wall time split), plus one row per object/part.
+`--energy-chunk` / `--device-batch` set `SynthesisConfig.energy_chunk` / `device_batch`
+(the CPU defaults keep a chunk in cache; an accelerator wants one vmap over the piece).
+`--modes` with no mode runs the throughput sweep alone.
 A separate sweep times the optimizer alone against the batch size (the plot).
 `--retime` only re-measures `compile_s` / `us_per_hand_iter` of the records already in
 NAME.json (the quality figures are kept).
@@ -75,7 +81,7 @@ def optimizer_timing(hand, obj, part, mode, batch, config):
     return compile_s, 1e6 * seconds / (batch * config.steps)
 
 
-def run_mode(hand, mode, categories, num, seed, config, log):
+def run_mode(hand, mode, categories, num, seed, config, log, backend="mujoco"):
     # Every mode starts from empty caches, so each pays its own compilation whatever ran
     # before it.
     jax.clear_caches()
@@ -90,7 +96,7 @@ def run_mode(hand, mode, categories, num, seed, config, log):
             t0 = time.perf_counter()
             gs = synthesize(hand, obj, part, contact_mode, num=num, seed=seed, config=config)
             synth_s = time.perf_counter() - t0
-            report = validate(hand, obj, gs, part=part, scene=scene)
+            report = validate(hand, obj, gs, part=part, scene=scene, backend=backend)
             seconds = time.perf_counter() - t0
             v = report.valid
             rows.append(
@@ -155,6 +161,8 @@ def summarize(mode, rows, wall, timing):
         "validated_grasps_per_s": valid / wall,
         "optimized_grasps_per_s": num / wall,
         "wall_s": wall,
+        "synthesis_s": sum(r["synthesis_s"] for r in rows),
+        "validation_s": sum(r["seconds"] - r["synthesis_s"] for r in rows),
         "compile_s": timing[0],
         "us_per_hand_iter": timing[1],
         "targets": [{k: v for k, v in r.items() if not isinstance(v, list)} for r in rows],
@@ -222,7 +230,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--num", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--modes", nargs="+", default=["wrap", "pinch", "whole"])
+    ap.add_argument("--modes", nargs="*", default=["wrap", "pinch", "whole"])
     ap.add_argument("--categories", nargs="+", default=list(objects.categories()))
     ap.add_argument("--batches", type=int, nargs="*", default=[64, 256, 1024])
     ap.add_argument("--note", default="", help="stored with the results (run conditions)")
@@ -243,15 +251,28 @@ def main() -> None:
         "hands of lowest energy are kept (the others stop there)",
     )
     ap.add_argument(
+        "--backend",
+        choices=["mujoco", "mjx"],
+        default="mujoco",
+        help="validation backend: MuJoCo C on all cores, or MJX (the accelerator path)",
+    )
+    ap.add_argument("--energy-chunk", type=int, default=defaults.energy_chunk)
+    ap.add_argument("--device-batch", type=int, default=defaults.device_batch)
+    ap.add_argument(
         "--name", default="synthesis", help="results file: benchmarks/results/NAME.json"
     )
     args = ap.parse_args()
+    config = SynthesisConfig(
+        oversample=args.oversample,
+        select_at=args.select_at,
+        energy_chunk=args.energy_chunk,
+        device_batch=args.device_batch,
+    )
     if args.retime:
-        retime(load_hand("shadow"), SynthesisConfig(), args.name)
+        retime(load_hand("shadow"), config, args.name)
         return
 
     hand = load_hand("shadow")
-    config = SynthesisConfig(oversample=args.oversample, select_at=args.select_at)
     records: list[dict] = []
     sweep: list[dict] = []
 
@@ -268,7 +289,7 @@ def main() -> None:
                     "oversample": args.oversample,
                     "select_at": args.select_at,
                     "hand_iters_per_grasp": hand_iters_per_grasp(args.num, config),
-                    "backend": "mujoco",
+                    "backend": args.backend,
                     "note": args.note,
                 },
                 "records": records,
@@ -278,7 +299,9 @@ def main() -> None:
 
     for mode in args.modes:
         print(f"mode {mode}")
-        rows, wall = run_mode(hand, mode, args.categories, args.num, args.seed, config, print)
+        rows, wall = run_mode(
+            hand, mode, args.categories, args.num, args.seed, config, print, args.backend
+        )
         timing = mode_timing(hand, mode, args.num, config)
         records.append(summarize(mode, rows, wall, timing))
         r = records[-1]

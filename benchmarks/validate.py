@@ -1,8 +1,9 @@
 """Validated grasps per second, MuJoCo C and MJX backends, vs batch size.
 
 Run: python benchmarks/validate.py [--batches 16 64 256] [--mjx-batches 4 16]
-                                   [--agreement 64] [--skip-mjx]
-Writes benchmarks/results/validate.json: one record per (backend, B) with `backend`,
+                                   [--mjx-dtypes float64] [--agreement 64] [--skip-mjx]
+                                   [--name validate]
+Writes benchmarks/results/NAME.json: one record per (backend, B) with `backend`,
 `B`, `compile_s` (MuJoCo C: scene build incl. convex decomposition; MJX: put_model +
 lower + compile of the rollout), `grasps_per_s` (disturbance test, all six
 directions), `checks_grasps_per_s` (the exact geometric checks), `success_rate`. MJX
@@ -48,11 +49,12 @@ def jittered_grasps(hand, n, seed=0, jitter=1.0):
     return grasp_stages(hand, -BAR_IN_HAND + offsets, quat, q)
 
 
-def mjx_records(hand, obj, scene, batches, n_agree) -> tuple[list[dict], list[dict]]:
-    """MJX (`scene.config.mjx_dtype`) throughput vs B on jittered grasps, compile
+def mjx_records(hand, obj, scene, batches, n_agree, dtypes, records, agreement, save) -> None:
+    """MJX throughput vs B (in each of `dtypes`) on jittered grasps, compile
     separately, each batch also run on MuJoCo C to count agreement; then agreement on
     `n_agree` optimized grasps (Wrap, whole bar, default synthesis settings) in float64
-    and float32. Returns (throughput records, agreement records)."""
+    and float32. Appends to `records` (throughput) and `agreement`, calling `save()`
+    after each."""
     import jax
 
     from jaxgrasp import synthesize
@@ -66,21 +68,24 @@ def mjx_records(hand, obj, scene, batches, n_agree) -> tuple[list[dict], list[di
 
     vectorize = jax.default_backend() != "cpu"
     device = str(jax.devices()[0])
-    records, agreement = [], []
-    for b in batches:
+    typed_scenes = [
+        dataclasses.replace(scene, config=dataclasses.replace(scene.config, mjx_dtype=d))
+        for d in dtypes
+    ]
+    for typed, b in ((s, b) for s in typed_scenes for b in batches):
         grasps = jittered_grasps(hand, b, seed=b, jitter=0.5)
-        inputs = _inputs(scene, hand, grasps)
-        with _precision(scene):
+        inputs = _inputs(typed, hand, grasps)
+        with _precision(typed):
             t0 = time.perf_counter()  # put_model (in _compiled_runner) + lower + compile
-            exe = _compiled_runner(scene, vectorize).lower(*inputs).compile()
+            exe = _compiled_runner(typed, vectorize).lower(*inputs).compile()
             compile_s = time.perf_counter() - t0
             t0 = time.perf_counter()
             out = jax.device_get(exe(*inputs))
             sim_s = time.perf_counter() - t0
-        c = scene.config
+        c = typed.config
         world_steps = 6 * b * (c.close_steps + c.squeeze_steps + c.hold_steps)
-        mjx = disturbance_result(scene, *out)
-        ref = disturbance_test_mujoco(scene, hand, grasps)
+        mjx = disturbance_result(typed, *out)
+        ref = disturbance_test_mujoco(typed, hand, grasps)
         rec = dict(
             backend="mjx",
             B=b,
@@ -97,6 +102,7 @@ def mjx_records(hand, obj, scene, batches, n_agree) -> tuple[list[dict], list[di
         )
         records.append(rec)
         print(rec, flush=True)
+        save()
     if n_agree:
         t0 = time.perf_counter()
         grasps = synthesize(hand, obj, None, num=n_agree, seed=0).poses()
@@ -123,7 +129,7 @@ def mjx_records(hand, obj, scene, batches, n_agree) -> tuple[list[dict], list[di
             )
             agreement.append(rec)
             print(rec, flush=True)
-    return records, agreement
+            save()
 
 
 def _held_diff(a, b) -> float | None:
@@ -136,7 +142,9 @@ def main() -> None:
     ap.add_argument("--batches", type=int, nargs="+", default=[16, 64, 256])
     ap.add_argument("--mjx-batches", type=int, nargs="+", default=[4, 16])
     ap.add_argument("--agreement", type=int, default=64, help="optimized grasps to compare")
+    ap.add_argument("--mjx-dtypes", nargs="+", default=["float64"], choices=["float64", "float32"])
     ap.add_argument("--skip-mjx", action="store_true")
+    ap.add_argument("--name", default="validate", help="benchmarks/results/NAME.json")
     args = ap.parse_args()
 
     hand = load_hand("shadow")
@@ -148,7 +156,34 @@ def main() -> None:
     disturbance_test_mujoco(scene, hand, jittered_grasps(hand, 2))  # thread pool, jit warm-up
     check_grasps(scene, hand, obj, jittered_grasps(hand, 2), 0)
 
-    records = []
+    records: list[dict] = []
+    agreement: list[dict] = []
+
+    def save():  # after every record, so a run stopped part-way keeps what it measured
+        return write_results(
+            args.name,
+            {
+                "benchmark": "validated grasps per second (six-direction disturbance test)",
+                "hand": "shadow",
+                "object": "8 x 3 x 3 cm bar (convex: one piece)",
+                "grasps": "wrap pose, jittered 1 cm / 10 deg",
+                "config": config.describe(),
+                "steps_per_grasp": config.close_steps
+                + config.squeeze_steps
+                + 6 * config.hold_steps,
+                "notes": "MuJoCo C: mujoco.rollout on all cores; closing once per grasp, "
+                "then six hold branches; grasps failing a direction stop early (segments "
+                "of 100 steps). Exact checks: blocks of grasps on all cores. MJX: one "
+                "lax.scan over closing + hold per world (no early stop), 6 worlds per "
+                "grasp, vmapped on accelerators and lax.map-ped on CPU (~4x faster per "
+                "world there); Newton with the elliptic-cone Hessian assembled per "
+                "contact (sim/_mjx_newton.py). MJX batches use jitter 0.5.",
+                "environment": environment(),
+                "records": records,
+                "agreement": agreement,
+            },
+        )
+
     # Jittered grasps (a mix; failures stop early), then unjittered ones that all hold
     # (every grasp simulated for the full 2 s in all six directions: the worst case).
     runs = [(b, 1.0) for b in args.batches] + [(b, 0.0) for b in args.batches]
@@ -171,33 +206,21 @@ def main() -> None:
         )
         records.append(rec)
         print(rec, flush=True)
+        save()
 
-    agreement: list[dict] = []
     if not args.skip_mjx:
-        mjx, agreement = mjx_records(hand, obj, scene, args.mjx_batches, args.agreement)
-        records += mjx
-
-    path = write_results(
-        "validate",
-        {
-            "benchmark": "validated grasps per second (six-direction disturbance test)",
-            "hand": "shadow",
-            "object": "8 x 3 x 3 cm bar (convex: one piece)",
-            "grasps": "wrap pose, jittered 1 cm / 10 deg",
-            "config": config.describe(),
-            "steps_per_grasp": config.close_steps + config.squeeze_steps + 6 * config.hold_steps,
-            "notes": "MuJoCo C: mujoco.rollout on all cores; closing once per grasp, then "
-            "six hold branches; grasps failing a direction stop early (segments of 100 "
-            "steps). MJX: one lax.scan over closing + hold per world (no early stop), 6 "
-            "worlds per grasp, vmapped on accelerators and lax.map-ped on CPU (~4x "
-            "faster per world there); Newton with the elliptic-cone Hessian assembled "
-            "per contact (sim/_mjx_newton.py). MJX batches use jitter 0.5.",
-            "environment": environment(),
-            "records": records,
-            "agreement": agreement,
-        },
-    )
-    print(f"wrote {path}")
+        mjx_records(
+            hand,
+            obj,
+            scene,
+            args.mjx_batches,
+            args.agreement,
+            args.mjx_dtypes,
+            records,
+            agreement,
+            save,
+        )
+    print(f"wrote {save()}")
 
 
 if __name__ == "__main__":
