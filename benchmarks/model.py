@@ -2,7 +2,8 @@
 
 Run: python benchmarks/model.py [--train-objects SPEC] [--eval-objects SPEC]
      [--holdout SPEC] [--num 32] [--train-minutes 60] [--steps 20000]
-     [--eval-num 16] [--refine-steps 200] [--temperatures 1,0.5] [--include-invalid]
+     [--eval-num 16] [--refine-steps 200] [--refine-oversample 1] [--temperatures 1,0.5]
+     [--include-invalid]
      [--sentence-encoder wordllama] [--work DIR] [--name model] [--note ...]
 Writes benchmarks/results/NAME.json (and the run's loss curve next to it).
 
@@ -52,6 +53,12 @@ def main() -> None:
     ap.add_argument("--eval-num", type=int, default=16)
     ap.add_argument("--refine-steps", type=int, default=200)
     ap.add_argument(
+        "--refine-oversample",
+        type=float,
+        default=1.0,
+        help="EvalConfig.refine_oversample: refine k x --eval-num samples, keep --eval-num",
+    )
+    ap.add_argument(
         "--temperatures",
         default="1,0.5",
         help="sampling temperatures to evaluate, comma-separated; the first gives the "
@@ -100,7 +107,10 @@ def main() -> None:
     evals = []
     for temperature in temperatures:
         eval_config = EvalConfig(
-            num=args.eval_num, refine_steps=args.refine_steps, temperature=temperature
+            num=args.eval_num,
+            refine_steps=args.refine_steps,
+            refine_oversample=args.refine_oversample,
+            temperature=temperature,
         )
         ev = evaluate(model, refs, eval_config, train_objects=data.object_refs)
         ev["table"] = format_table(ev["rows"])

@@ -385,6 +385,7 @@ def evaluate(
     objects: str,
     num: int = 32,
     refine_steps: int = 200,
+    refine_oversample: float = 1.0,
     modes: tuple[Literal["wrap", "pinch"], ...] = ("wrap",),
     cloud: Literal["full", "partial"] = "full",
     seed: int = 0,
@@ -400,6 +401,9 @@ def evaluate(
         objects: object spec (as for `jaxgrasp generate`).
         num: samples per object x part x mode.
         refine_steps: optimizer steps of the refinement (0: raw only).
+        refine_oversample: refine k x num samples and keep the num of lowest energy
+            after `select_at` of the steps (the training data's synthesis setting,
+            default a quarter); the raw figures are the first num samples'.
         modes: contact modes to instruct.
         cloud: full surface cloud or one camera view.
         seed: sampling seed.
@@ -418,6 +422,7 @@ def evaluate(
     config = EvalConfig(
         num=num,
         refine_steps=refine_steps,
+        refine_oversample=refine_oversample,
         modes=tuple(modes),
         cloud=cloud,
         seed=seed,

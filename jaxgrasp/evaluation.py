@@ -26,11 +26,13 @@ and "unseen category" otherwise; objects the model was trained on are flagged.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from typing import Any
 
 import numpy as np
 
+from energies._checks import NON_NEGATIVE_INT, POSITIVE_INT, check_fields, is_number
 from jaxgrasp.generator import GraspGenerator, generate
 from jaxgrasp.synthesis import MODES, resting_height, synthesize
 from sim.validate import TABLE_CRITERION
@@ -44,17 +46,34 @@ _BINS = 20
 class EvalConfig:
     """Fields: num (samples per target), sample_steps / method / temperature (ODE
     integration and the scale of its starting noise, see `generate`), refine_steps
-    (optimizer steps of the refinement; 0 skips it), modes, cloud ("full" or
-    "partial": one camera view), seed."""
+    (optimizer steps of the refinement; 0 skips it), refine_oversample (k >= 1: the
+    refinement starts from ceil(k * num) samples and keeps the num of lowest energy
+    after `select_at` of its steps, see `synthesize`'s `initial`; the raw figures are
+    those of the first num samples), modes, cloud ("full" or "partial": one camera
+    view), seed."""
 
     num: int = 32
     sample_steps: int = 16
     method: str = "midpoint"
     temperature: float = 1.0
     refine_steps: int = 200
+    refine_oversample: float = 1.0
     modes: tuple[str, ...] = ("wrap",)
     cloud: str = "full"
     seed: int = 0
+
+    def __post_init__(self):
+        check_fields(
+            self,
+            {
+                "num": POSITIVE_INT,
+                "refine_steps": NON_NEGATIVE_INT,
+                "refine_oversample": (
+                    lambda x: is_number(x) and 1 <= x <= 64,
+                    "a number in [1, 64]",
+                ),
+            },
+        )
 
 
 def instruction_for(object_name: str, part: str | None, mode: str) -> str:
@@ -103,11 +122,11 @@ def evaluate(
             built = {"ref": ref, "obj": obj, "scene": scene, "cloud": (pts, nrm)}
         obj, scene, (pts, nrm) = built["obj"], built["scene"], built["cloud"]
         instruction = instruction_for(obj.name, part, mode)
-        raw = generate(
+        drawn = generate(
             model,
             pts,
             instruction,
-            config.num,
+            math.ceil(config.num * config.refine_oversample - 1e-9),
             normals=nrm,
             steps=config.sample_steps,
             method=config.method,
@@ -116,6 +135,7 @@ def evaluate(
             object_ref=ref,
             table_height=scene.table_height,
         )
+        raw = drawn.take(np.arange(config.num))
         record: dict[str, Any] = {
             "object_ref": ref,
             "part": part,
@@ -131,8 +151,9 @@ def evaluate(
                 obj,
                 part,
                 mode,
+                num=config.num,
                 steps=config.refine_steps,
-                initial=raw,
+                initial=drawn,
                 config=refine,
                 tabletop=model.tabletop,
             )

@@ -109,9 +109,10 @@ class SynthesisConfig:
         pregrasp_rad: how far the pregrasp backs each closing joint off the grasp
             (rad; `sim.grasp_stages`).
         oversample: hands optimized per grasp returned (>= 1; from sampled starts).
-        select_at: with `oversample` > 1, the fraction of `steps` after which the `num`
-            hands of lowest energy are kept; only they run the remaining steps (1: all
-            hands run every step, the lowest-energy ones are returned).
+        select_at: with `oversample` > 1 (or more `initial` grasps than `num`), the
+            fraction of `steps` after which the `num` hands of lowest energy are kept;
+            only they run the remaining steps (1: all hands run every step, the
+            lowest-energy ones are returned).
     """
 
     steps: int = 800
@@ -150,7 +151,8 @@ class SynthesisConfig:
     # hands per part, seed 0) the better half by the energy at step 200 of 800 passed
     # every validation criterion 40.5 % of the time (at the end: 42.7 %; all 96: 34.1 %),
     # at 1000 instead of 1600 optimizer steps per grasp returned (README,
-    # "Oversampling"). Not used when refining given grasps (`initial=`).
+    # "Oversampling"). Not used when refining given grasps (`initial=`); there
+    # `select_at` chooses among them when fewer are asked for.
     oversample: float = 2.0
     select_at: float = 0.25
 
@@ -228,14 +230,16 @@ def synthesize(
     Args:
         part: target part name; None grasps the whole object (no part barrier).
         mode: "wrap" (5 fingertips + palm) or "pinch" (thumb, index, middle + palm).
-        num: number of grasps (> 0).
+        num: number of grasps (> 0); with `initial`, at most its count (see there).
         steps: optimizer iterations (default `config.steps`).
         seed: the random seed (same seed, same grasps).
         tabletop: the object rests on a table at its lowest point (z up); grasps stay
             above it (see module doc).
         initial: start from these grasps instead of sampled initial poses (refinement,
-            e.g. of a model's samples): a `GraspSet` / `sim.GraspPoses`; `num` is then
-            its count.
+            e.g. of a model's samples): a `GraspSet` / `sim.GraspPoses`. All of them are
+            returned when `num` >= their count; with fewer, every one runs for
+            `config.select_at` of the steps and the `num` of lowest energy run the rest
+            (the early choice of `config.oversample`, which is not used here).
         progress: called with (work done, work total) after each compiled piece, in
             hand-iterations (the extra hands of `config.oversample` included).
 
@@ -249,7 +253,10 @@ def synthesize(
         config = dataclasses.replace(config, steps=steps)
     if initial is not None:
         initial = initial.poses() if hasattr(initial, "poses") else initial
-        num = initial.count
+        if initial.count == 0:
+            raise SynthesisError("initial grasps are empty; give at least one grasp")
+        if isinstance(num, int | np.integer) and num > 0:  # a bad num is reported below
+            num = min(num, initial.count)
     _check_inputs(hand, obj, part, mode, num)
     part_index = None if part is None else obj.part_index(part)
     fingers = MODES[mode]
@@ -260,7 +267,8 @@ def synthesize(
             hand, obj, part_index, mode, optimized, seed, config.init, table_height=table
         )
     else:
-        optimized, first = num, config.steps
+        optimized = initial.count
+        first = round(config.steps * config.select_at) if optimized > num else config.steps
         pos0, quat0, q0 = _initial_from(hand, initial)
 
     devices = jax.devices()

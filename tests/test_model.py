@@ -479,5 +479,15 @@ def test_evaluate_reports_metrics_in_range(trained, shadow):
     for t in on_table["targets"]:
         for v in ("raw", "refined"):
             assert 0.0 <= t[v]["table_ok"] <= 1.0 and t[v]["suc"] <= t[v]["table_ok"]
+    # Refining twice the samples keeps `num` per target (the lowest energy part-way).
+    chosen = evaluate(
+        model,
+        ["procedural:bottle:1"],
+        EvalConfig(num=2, refine_steps=4, sample_steps=2, refine_oversample=2),
+        progress=False,
+    )
+    assert [r["grasps"] for r in chosen["rows"]] == [6, 6]
+    with pytest.raises(ValueError, match=r"refine_oversample = 0.5 \(must be a number in"):
+        EvalConfig(refine_oversample=0.5)
     same = np.zeros((10, shadow.n_q))
     assert joint_entropy(shadow, same) == 0.0

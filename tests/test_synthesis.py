@@ -114,6 +114,7 @@ def test_oversampling_keeps_the_lowest_energy_grasps(shadow, knife):
     from jaxgrasp.initialization import initial_poses
     from jaxgrasp.synthesis import (
         MODES,
+        _initial_from,
         _optimizer,
         optimizer_arguments,
         start_state,
@@ -163,6 +164,17 @@ def test_oversampling_keeps_the_lowest_energy_grasps(shadow, knife):
     # Refining given grasps optimizes exactly those.
     refined = synthesize(shadow, knife, "handle", config=halfway, initial=kept)
     assert refined.count == 5
+    assert synthesize(shadow, knife, "handle", num=99, config=halfway, initial=kept).count == 5
+    # Fewer asked for than given: all run to `select_at`, the lowest-energy ones go on.
+    three = synthesize(shadow, knife, "handle", num=3, config=halfway, initial=kept)
+    given = _initial_from(shadow, kept.poses())
+    padded = [x[np.minimum(np.arange(10), 4)] for x in given]  # the compiled shape
+    energy_at_2 = np.asarray(run(*shared, *start_state(*padded))[3])[:5]
+    best = np.sort(np.argsort(energy_at_2, kind="stable")[:3])
+    np.testing.assert_allclose(three.root_pos, refined.root_pos[best], atol=1e-6)
+    np.testing.assert_allclose(three.q_grasp, refined.q_grasp[best], atol=1e-5)
+    with pytest.raises(SynthesisError, match="initial grasps are empty"):
+        synthesize(shadow, knife, "handle", config=halfway, initial=kept.take([]))
     with pytest.raises(SynthesisError, match=r"oversample = 0.5 \(must be a number in \[1, 64\]\)"):
         SynthesisConfig(oversample=0.5)
     with pytest.raises(SynthesisError, match=r"select_at = 1.5 \(must be a number in \[0, 1\]\)"):
