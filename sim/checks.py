@@ -95,6 +95,8 @@ def check_grasps(
     compile once per process, whatever the batch size. The blocks run on `nthread`
     threads (default: all cores); the results do not depend on it.
     """
+    if grasps.count == 0:  # as the disturbance test: empty results of the right shapes
+        return _no_checks(hand, obj)
     grid = jax.device_put(obj.grid.bucketed())  # padded once: one compilation for all objects
     _dense_hand_samples(hand)  # cached: built once, before the threads would race for it
 
@@ -112,6 +114,24 @@ def check_grasps(
     with ThreadPoolExecutor(workers) as pool:
         blocks = list(pool.map(check, starts))
     return GeometryChecks(*(np.concatenate(parts) for parts in zip(*blocks, strict=True)))
+
+
+def _no_checks(hand: HandModel, obj) -> GeometryChecks:
+    n_bodies, n_fingers = hand.n_bodies, len(hand.contacts.finger)
+    empty, none = np.zeros(0), np.zeros(0, dtype=bool)
+    return GeometryChecks(
+        penetration=empty,
+        self_penetration=empty,
+        link_distance=np.zeros((0, n_bodies)),
+        link_part_distance=np.zeros((0, n_bodies, obj.n_parts)),
+        finger_distance=np.zeros((0, n_fingers)),
+        in_contact=np.zeros((0, n_fingers), dtype=bool),
+        aligned=none,
+        pta=none,
+        pga=none,
+        q1=empty,
+        table_penetration=empty,
+    )
 
 
 def _check_block(

@@ -189,7 +189,7 @@ def test_exact_checks_are_the_same_on_any_number_of_threads(shadow, bar, scene):
         np.testing.assert_array_equal(a[[n - 1, 40]], c)
 
 
-def test_empty_batch_gives_empty_results_on_both_backends(shadow, scene):
+def test_empty_batch_gives_empty_results_on_both_backends(shadow, bar, scene):
     from sim.mjx_backend import disturbance_test_mjx
 
     none = _grasps(shadow, np.zeros((0, 3)))
@@ -199,6 +199,13 @@ def test_empty_batch_gives_empty_results_on_both_backends(shadow, scene):
     ):
         assert result.success.shape == (0,) and result.translation.shape == (0, 6)
         assert result.rotation_deg.shape == (0, 6)
+    # The exact checks, and so `validate`, too (they raised a TypeError before).
+    checks = check_grasps(scene, shadow, bar, none, 0)
+    one = check_grasps(scene, shadow, bar, _grasps(shadow, np.zeros((1, 3))), 0)
+    for empty, full in zip(checks, one, strict=True):
+        assert empty.shape == (0, *full.shape[1:]) and empty.dtype == full.dtype
+    report = validate(shadow, bar, none, part="bar", scene=scene)
+    assert report.valid.shape == (0,) and report.summary["num_valid"] == 0
 
 
 @pytest.mark.parametrize("module", ["sim", "sim.validate"])
