@@ -312,9 +312,16 @@ def _print_run(summary: dict, out: Path) -> None:
         "pga",
         "grasps_per_s",
     )
+    validated = summary.get("num_valid") is not None
     for k in keys:
         v = summary.get(k)
+        if v is None and not validated:
+            continue  # a validation figure: the line below says it was not run
+        if v is None:  # what was not measured says why, rather than "None"
+            v = "— (no target part)" if k in ("pta", "pga") else "—"
         print(f"{k:18s} {v:.4g}" if isinstance(v, float) else f"{k:18s} {v}")
+    if not validated:
+        print(f"{'validation':18s} not run (add --validate for the physics checks)")
     print(f"wrote {out}/grasps.npz, {out}/summary.json, {len(summary['pictures'])} pictures")
 
 

@@ -83,3 +83,16 @@ def test_object_commands_bad_input(tmp_path, args, message):
     assert res.returncode == 2
     assert message in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_run_summary_says_what_was_not_measured(tmp_path, capsys):
+    from jaxgrasp.cli import _print_run
+
+    _print_run({"num_grasps": 4, "grasps_per_s": 0.5, "pictures": []}, tmp_path)
+    unvalidated = capsys.readouterr().out
+    assert "not run (add --validate" in unvalidated and "None" not in unvalidated
+    whole = {"num_grasps": 4, "num_valid": 1, "valid_fraction": 0.25, "pta": None}
+    _print_run({**whole, "pga": None, "grasps_per_s": 0.5, "pictures": []}, tmp_path)
+    validated = capsys.readouterr().out
+    assert "pta                — (no target part)" in validated and "None" not in validated
+    assert "valid_fraction     0.25" in validated and "not run" not in validated
