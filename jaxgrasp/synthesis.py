@@ -194,6 +194,8 @@ class SynthesisConfig:
         return from_dict(cls, data, SynthesisError, where or cls.__name__)
 
 
+# Grasps `synthesize` returns from sampled starts when `num` is not given.
+DEFAULT_NUM = 4096
 # 8-16 hands per chunk keep a chunk's intermediates in a 2-core CPU's cache: one
 # optimizer step cost 65-79 us/hand at 16 vs 85 at 32 (B = 1024, interleaved).
 CPU_ENERGY_CHUNK = 16
@@ -216,7 +218,7 @@ def synthesize(
     obj,
     part: str | None = None,
     mode: str = "wrap",
-    num: int = 4096,
+    num: int | None = None,
     steps: int | None = None,
     seed: int = 0,
     config: SynthesisConfig | None = None,
@@ -230,14 +232,15 @@ def synthesize(
     Args:
         part: target part name; None grasps the whole object (no part barrier).
         mode: "wrap" (5 fingertips + palm) or "pinch" (thumb, index, middle + palm).
-        num: number of grasps (> 0); with `initial`, at most its count (see there).
+        num: number of grasps (> 0; default `DEFAULT_NUM`, or with `initial` all of
+            them; with `initial`, at most its count, see there).
         steps: optimizer iterations (default `config.steps`).
         seed: the random seed (same seed, same grasps).
         tabletop: the object rests on a table at its lowest point (z up); grasps stay
             above it (see module doc).
         initial: start from these grasps instead of sampled initial poses (refinement,
             e.g. of a model's samples): a `GraspSet` / `sim.GraspPoses`. All of them are
-            returned when `num` >= their count; with fewer, every one runs for
+            returned unless `num` asks for fewer: then every one runs for
             `config.select_at` of the steps and the `num` of lowest energy run the rest
             (the early choice of `config.oversample`, which is not used here).
         progress: called with (work done, work total) after each compiled piece, in
@@ -255,8 +258,12 @@ def synthesize(
         initial = initial.poses() if hasattr(initial, "poses") else initial
         if initial.count == 0:
             raise SynthesisError("initial grasps are empty; give at least one grasp")
-        if isinstance(num, int | np.integer) and num > 0:  # a bad num is reported below
+        if num is None:
+            num = initial.count
+        elif isinstance(num, int | np.integer) and num > 0:  # a bad num is reported below
             num = min(num, initial.count)
+    elif num is None:
+        num = DEFAULT_NUM
     _check_inputs(hand, obj, part, mode, num)
     part_index = None if part is None else obj.part_index(part)
     fingers = MODES[mode]
