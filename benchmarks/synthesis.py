@@ -3,7 +3,7 @@
 Run: python benchmarks/synthesis.py [--num 64] [--seed 0] [--modes wrap pinch whole]
      [--categories mug bottle ...] [--batches 64 256 1024] [--retime]
      [--oversample 2] [--select-at 0.25] [--backend mujoco|mjx]
-     [--energy-chunk 16] [--device-batch 1024] [--name synthesis]
+     [--energy-chunk N] [--device-batch 1024] [--name synthesis]
 Writes benchmarks/results/NAME.json and benchmarks/results/NAME_throughput.png.
 
 For every mode, every procedural category (instance `--seed`) and, in the part modes,
@@ -27,7 +27,7 @@ padded to one shape), `us_per_hand_iter`
 `compile_s` (lower + compile of one optimizer call), `synthesis_s` / `validation_s`
 (the wall time split), plus one row per object/part.
 `--energy-chunk` / `--device-batch` set `SynthesisConfig.energy_chunk` / `device_batch`
-(the CPU defaults keep a chunk in cache; an accelerator wants one vmap over the piece).
+(default: the library's; the chunk is then chosen for the platform, `energy_chunk_for`).
 `--modes` with no mode runs the throughput sweep alone.
 A separate sweep times the optimizer alone against the batch size (the plot).
 `--retime` only re-measures `compile_s` / `us_per_hand_iter` of the records already in
@@ -254,7 +254,7 @@ def main() -> None:
         "--backend",
         choices=["mujoco", "mjx"],
         default="mujoco",
-        help="validation backend: MuJoCo C on all cores, or MJX (the accelerator path)",
+        help="validation backend: MuJoCo C on all cores, or MJX (worlds vmapped on an accelerator)",
     )
     ap.add_argument("--energy-chunk", type=int, default=defaults.energy_chunk)
     ap.add_argument("--device-batch", type=int, default=defaults.device_batch)
