@@ -268,14 +268,12 @@ def synthesize(
     part_index = None if part is None else obj.part_index(part)
     fingers = MODES[mode]
     table = resting_height(obj) if tabletop else None
+    optimized, first = selection_plan(num, config, None if initial is None else initial.count)
     if initial is None:
-        optimized, first = selection_plan(num, config)
         pos0, quat0, q0 = initial_poses(
             hand, obj, part_index, mode, optimized, seed, config.init, table_height=table
         )
     else:
-        optimized = initial.count
-        first = round(config.steps * config.select_at) if optimized > num else config.steps
         pos0, quat0, q0 = _initial_from(hand, initial)
 
     devices = jax.devices()
@@ -324,10 +322,14 @@ def synthesize(
     )
 
 
-def selection_plan(num: int, config: SynthesisConfig) -> tuple[int, int]:
-    """(hands started, steps they all run) for `num` grasps from sampled starts: with
-    `config.oversample` > 1 the `num` of lowest energy then run the remaining steps."""
-    optimized = max(num, math.ceil(num * config.oversample - 1e-9))
+def selection_plan(num: int, config: SynthesisConfig, given: int | None = None) -> tuple[int, int]:
+    """(hands started, steps they all run) for `num` grasps: from sampled starts,
+    `config.oversample` times `num`; when refining, the `given` initial grasps. With
+    more started than `num`, the `num` of lowest energy then run the remaining steps."""
+    if given is None:
+        optimized = max(num, math.ceil(num * config.oversample - 1e-9))
+    else:
+        optimized = given
     first = round(config.steps * config.select_at) if optimized > num else config.steps
     return optimized, first
 
