@@ -318,9 +318,9 @@ def _check_settings(out: Path, settings: dict) -> None:
         old = json.loads(path.read_text())
     except ValueError:
         return  # rewritten below; shards carry their own stats
-    mine = _comparable({k: old.get(k) for k in settings})
-    if mine != _comparable(settings):
-        differ = _differences(mine, _comparable(settings))
+    mine, now = _comparable({k: old.get(k) for k in settings}), _comparable(settings)
+    if mine != now:
+        differ = _differences(mine, now)
         shown = "; ".join(differ[:4]) + ("; ..." if len(differ) > 4 else "")
         raise DatasetError(
             f"{out} was generated with other settings ({path}: {shown}); rerun with the "
