@@ -300,7 +300,10 @@ def _narrow_band(exact, lo: np.ndarray, n_coarse: np.ndarray, spacing: float, ba
 
 
 def mesh_signed_distance(
-    points: np.ndarray, vertices: np.ndarray, faces: np.ndarray
+    points: np.ndarray,
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    sign_grid: SDFGrid | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exact signed distance to a triangle mesh (+ outside), with the nearest face and
     closest point. Shape: (n,), (n,), (n, 3).
@@ -313,6 +316,13 @@ def mesh_signed_distance(
     0.09-0.16 s against 0.21-0.23 s, on spheres of 5120 / 81 920 faces 0.23 / 0.98 s
     against 0.07 / 0.10 s; the two signs agreed on every point. (libigl's own
     `signed_distance` with the exact winding number mis-signs an inside-out mesh.)
+
+    `sign_grid`: this mesh's own SDF grid (`build_sdf_grid`), for a closed mesh only.
+    A point nearer to its nearest grid node than to the surface takes that node's sign:
+    no surface lies between them, and a closed mesh's winding number changes only
+    across its surface. The winding number is then computed only for the points within
+    about (√3/2) · spacing of the surface: the same signs, several times faster for
+    points spread over a band around the surface (the exact checks of `sim`).
     """
     import igl  # lazily: only object preparation and the exact checks need libigl
 
@@ -320,12 +330,38 @@ def mesh_signed_distance(
     v = np.ascontiguousarray(vertices, dtype=np.float64)
     f = np.ascontiguousarray(faces, dtype=np.int64)
     d2, face, closest = igl.point_mesh_squared_distance(p, v, f)
-    if len(f) <= EXACT_WINDING_MAX_FACES:
-        winding = igl.winding_number(v, f, p)
-    else:
-        winding = igl.fast_winding_number(v, f, p)
-    sign = np.where(np.abs(np.asarray(winding)) > 0.5, -1.0, 1.0)
-    return sign * np.sqrt(np.maximum(d2, 0.0)), np.asarray(face), np.asarray(closest)
+    distance = np.sqrt(np.maximum(np.asarray(d2), 0.0))
+    inside = np.zeros(len(p), dtype=bool)
+    unknown = np.ones(len(p), dtype=bool)
+    if sign_grid is not None:
+        node_value, node_gap = _nearest_node(sign_grid, p)
+        # The margin keeps rounding from taking a node on the far side of the surface.
+        unknown = ~((node_gap < distance - 1e-9) & (node_value != 0.0))
+        inside = ~unknown & (node_value < 0.0)
+    if unknown.any():
+        q = p[unknown]
+        if len(f) <= EXACT_WINDING_MAX_FACES:
+            winding = igl.winding_number(v, f, q)
+        else:
+            winding = igl.fast_winding_number(v, f, q)
+        inside[unknown] = np.abs(np.asarray(winding)) > 0.5
+    return np.where(inside, -distance, distance), np.asarray(face), np.asarray(closest)
+
+
+def _nearest_node(grid: SDFGrid, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Value of the grid node nearest each point, and the distance to it (inf for a
+    point outside the grid). Shape: (n,), (n,)."""
+    if np.ndim(grid.values) != 3:
+        raise ValueError("the sign grid must be a single-channel SDF grid")
+    origin = np.asarray(grid.origin, dtype=np.float64)
+    spacing = float(grid.spacing)
+    n_nodes = np.asarray(grid.n_nodes)
+    index = np.rint((points - origin) / spacing).astype(np.int64)
+    on_grid = np.all((index >= 0) & (index < n_nodes), axis=1)
+    index = np.clip(index, 0, n_nodes - 1)
+    gap = np.linalg.norm(points - (origin + spacing * index), axis=1)
+    value = np.asarray(grid.values)[index[:, 0], index[:, 1], index[:, 2]]
+    return value.astype(np.float64), np.where(on_grid, gap, np.inf)
 
 
 # Largest mesh (faces) whose signed distance takes the exact winding number.

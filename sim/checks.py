@@ -53,8 +53,9 @@ class GeometryChecks(NamedTuple):
         penetration: deepest hand-object interpenetration (m, >= 0). Shape: (B,).
         self_penetration: deepest overlap of non-adjacent hand links (m). Shape: (B,).
         link_distance: distance of each hand body to the object (m). Shape: (B, n_bodies).
-        link_part_distance: distance of each hand body to each part (m).
-            Shape: (B, n_bodies, n_parts).
+        link_part_distance: distance of each hand body to each part (m); exact up to
+            `NEAR` (1.5 cm), beyond it a lower bound of at least `NEAR` (every decision
+            reads distances of at most 1 cm). Shape: (B, n_bodies, n_parts).
         finger_distance: distance of each finger's contact link to the object (m);
             fingers in `HandModel.contacts.finger` order. Shape: (B, n_fingers).
         in_contact: finger within `config.contact_distance`. Shape: (B, n_fingers).
@@ -161,8 +162,13 @@ def _check_block(
     closest = flat.copy()
     part_d = np.repeat(np.abs(sd)[:, None], obj.n_parts, axis=1)
     if near.any():
-        sd[near], face[near], closest[near] = mesh_signed_distance(flat[near], v, f)
-        part_d[near] = _part_distances(flat[near], v, f, np.asarray(obj.face_part), obj.n_parts)
+        # A closed mesh's own grid signs the samples away from the surface (the same
+        # signs as the winding number; the exact checks' largest cost without it).
+        sign_grid = obj.grid if obj.watertight else None
+        sd[near], face[near], closest[near] = mesh_signed_distance(flat[near], v, f, sign_grid)
+        part_d[near] = _part_distances(
+            flat[near], v, f, np.asarray(obj.face_part), obj.n_parts, face[near], np.abs(sd[near])
+        )
     sd, face, closest = sd.reshape(n, m), face.reshape(n, m), closest.reshape(n, m, 3)
 
     hand_in_object = np.maximum(-sd.min(axis=1), 0.0)
@@ -272,12 +278,30 @@ def _grid_sdf(grid: SDFGrid, points):
     return sdf_query(grid, points)[0]
 
 
-def _part_distances(points, v, f, face_part, n_parts) -> np.ndarray:
-    """Unsigned distance of each point to each part's faces. Shape: (n, n_parts)."""
+def _part_distances(points, v, f, face_part, n_parts, face, distance) -> np.ndarray:
+    """Unsigned distance of each point to each part's faces, exact up to `NEAR`; beyond
+    it a lower bound of at least `NEAR`. Shape: (n, n_parts).
+
+    `face`, `distance`: each point's nearest face of the whole mesh and its unsigned
+    distance. The distance to that face's part is already known, and a part whose
+    bounding box lies `NEAR` or more away is at least that far: only the rest is
+    queried (on the procedural library 2-12 % of the point-part pairs).
+    """
+    nearest_part = np.asarray(face_part)[face]
     out = np.empty((len(points), n_parts))
     for p in range(n_parts):
-        d2 = igl.point_mesh_squared_distance(np.ascontiguousarray(points), v, f[face_part == p])[0]
-        out[:, p] = np.sqrt(np.asarray(d2))
+        faces_p = f[face_part == p]
+        if len(faces_p) == 0:
+            out[:, p] = np.inf
+            continue
+        corners = v[faces_p.ravel()]
+        lo, hi = corners.min(axis=0), corners.max(axis=0)
+        to_box = np.linalg.norm(np.maximum(np.maximum(lo - points, points - hi), 0.0), axis=1)
+        out[:, p] = np.where(nearest_part == p, distance, np.maximum(distance, to_box))
+        query = (nearest_part != p) & (to_box < NEAR)
+        if query.any():
+            d2 = igl.point_mesh_squared_distance(np.ascontiguousarray(points[query]), v, faces_p)[0]
+            out[query, p] = np.sqrt(np.maximum(np.asarray(d2), 0.0))
     return out
 
 

@@ -12,6 +12,7 @@ import trimesh
 
 from jaxgrasp import ObjectError, load_object, objects
 from jaxgrasp.part_geometry import oriented_box
+from jaxgrasp.sdf import _nearest_node, mesh_signed_distance
 from kinematics.specs._gymnasium_robotics import asset_path
 
 # Accuracy bar of the SDF grid against exact distance, within 1 cm of the surface.
@@ -182,6 +183,26 @@ def test_part_clearance_is_the_distance_to_the_other_parts():
     # One part: nothing else to keep away from.
     single = load_object(trimesh.creation.box(extents=(0.1, 0.06, 0.04)), n_points=128)
     assert float(jnp.min(single.part_clearance(0, pts[:10])[0])) >= 1.0
+
+
+@pytest.mark.parametrize("category", ["bowl", "knife", "headphones", "kettle"])
+def test_exact_signed_distance_signed_from_the_grid_matches_the_winding_number(category):
+    """With the object's own grid, points away from the surface take a grid node's sign
+    instead of the winding number: the same distances, faces and closest points (a thin
+    shell, a thin blade, a thin band, a four-part union), also outside the grid."""
+    obj = objects.make_object(category, 0)
+    rng = np.random.default_rng(5)
+    pts = _near_surface_points(obj.trimesh(), 20000, rng)
+    pts[:2000] += rng.normal(scale=0.0005, size=(2000, 3))  # right at the surface
+    pts[-500:] = rng.uniform(-0.6, 0.6, (500, 3))  # most beyond the grid's padding
+    v, f = obj.vertices, obj.faces
+    plain = mesh_signed_distance(pts, v, f)
+    signed_by_grid = mesh_signed_distance(pts, v, f, obj.grid)
+    for a, b in zip(plain, signed_by_grid, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert 0.05 < np.mean(plain[0] < 0) < 0.95
+    _, gap = _nearest_node(obj.grid, pts)  # the shortcut is what decided most signs
+    assert np.mean(gap < np.abs(plain[0])) > 0.5 and np.mean(np.isinf(gap[-500:])) > 0.5
 
 
 def test_sdf_outside_grid_continues_and_points_back():

@@ -189,6 +189,33 @@ def test_exact_checks_are_the_same_on_any_number_of_threads(shadow, bar, scene):
         np.testing.assert_array_equal(a[[n - 1, 40]], c)
 
 
+def test_part_distances_are_exact_where_a_decision_reads_them():
+    """The exact checks query a part's faces only for points that are not already
+    nearest to it and whose part box is within `NEAR`: exact up to `NEAR` against one
+    full query per part, a lower bound of at least `NEAR` beyond (four-part kettle)."""
+    import igl
+
+    from jaxgrasp import objects
+    from jaxgrasp.sdf import mesh_signed_distance
+    from sim.checks import NEAR, _part_distances
+
+    obj = objects.make_object("kettle", 0)
+    rng = np.random.default_rng(4)
+    v, f, face_part = obj.vertices, np.asarray(obj.faces, np.int64), np.asarray(obj.face_part)
+    base = obj.points[rng.integers(0, len(obj.points), 6000)]
+    pts = base + rng.normal(size=(6000, 3)) * rng.uniform(0.0, 0.02, (6000, 1))
+    sd, face, _ = mesh_signed_distance(pts, v, f, obj.grid)
+    got = _part_distances(pts, v, f, face_part, obj.n_parts, face, np.abs(sd))
+    ref = np.stack(
+        [np.sqrt(igl.point_mesh_squared_distance(pts, v, f[face_part == p])[0]) for p in range(4)],
+        axis=1,
+    )
+    exact = ref <= NEAR
+    assert 0.2 < exact.mean() < 0.8
+    np.testing.assert_allclose(got[exact], ref[exact], rtol=0, atol=1e-12)
+    assert np.all(got[~exact] >= NEAR) and np.all(got[~exact] <= ref[~exact] + 1e-12)
+
+
 def test_empty_batch_gives_empty_results_on_both_backends(shadow, bar, scene):
     from sim.mjx_backend import disturbance_test_mjx
 
