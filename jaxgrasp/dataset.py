@@ -30,6 +30,7 @@ import numpy as np
 from energies._checks import BOOL, POSITIVE_INT, check_fields, is_integer, read_flag
 from jaxgrasp._io import write_json_atomic
 from jaxgrasp.grasp_set import GraspSet, GraspSetError
+from jaxgrasp.object_model import PROCEDURAL_PREFIX
 from jaxgrasp.synthesis import (
     MODES,
     SynthesisConfig,
@@ -119,8 +120,8 @@ class Job:
     def key(self) -> str:
         """A file-name-safe, unique id."""
         ref = self.object_ref
-        if ref.startswith("procedural:"):
-            name = ref[len("procedural:") :]
+        if ref.startswith(PROCEDURAL_PREFIX):
+            name = ref[len(PROCEDURAL_PREFIX) :]
         else:  # a file: its stem plus a hash of the full path
             name = f"{Path(ref).stem}-{hashlib.sha1(ref.encode()).hexdigest()[:8]}"
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name)
@@ -144,7 +145,7 @@ def parse_objects(spec: str | Sequence[str]) -> list[str]:
         if Path(item).is_file():
             refs.append(str(Path(item).resolve()))
             continue
-        item = item.removeprefix("procedural:")
+        item = item.removeprefix(PROCEDURAL_PREFIX)
         category, sep, seeds = item.partition(":")
         if not sep or (category != "all" and category not in objects.categories()):
             raise DatasetError(
@@ -152,7 +153,7 @@ def parse_objects(spec: str | Sequence[str]) -> list[str]:
                 f"{', '.join(objects.categories())}, or all) or an existing mesh file"
             )
         cats = objects.categories() if category == "all" else (category,)
-        refs.extend(f"procedural:{c}:{s}" for c in cats for s in _seeds(seeds, item))
+        refs.extend(f"{PROCEDURAL_PREFIX}{c}:{s}" for c in cats for s in _seeds(seeds, item))
     if not refs:
         raise DatasetError(f"object spec '{spec}' names no objects")
     return list(dict.fromkeys(refs))
@@ -185,8 +186,8 @@ def object_part_names(ref: str) -> tuple[str, ...]:
     """The part names of an object reference (procedural ones without building it)."""
     from jaxgrasp import objects
 
-    if ref.startswith("procedural:"):
-        category, seed = ref[len("procedural:") :].rsplit(":", 1)
+    if ref.startswith(PROCEDURAL_PREFIX):
+        category, seed = ref[len(PROCEDURAL_PREFIX) :].rsplit(":", 1)
         return tuple(objects.make_parts(category, int(seed)))
     return tuple(objects.object_from_reference(ref).part_names)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -9,7 +10,7 @@ from typing import Any, cast
 import numpy as np
 import trimesh
 
-from jaxgrasp.object_model import ObjectError, PreparedObject
+from jaxgrasp.object_model import PROCEDURAL_PREFIX, ObjectError, PreparedObject
 from jaxgrasp.part_geometry import (
     CORNER_POINTS,
     allowed_mask,
@@ -50,8 +51,10 @@ def load_object(
     """Load an object and prepare it for grasp synthesis.
 
     Args:
-        source: a mesh file (OBJ/STL/PLY/GLB/GLTF/OFF), a `trimesh.Trimesh`, or a
-            `trimesh.Scene`. A GLB/GLTF scene's named geometries become the parts.
+        source: a mesh file (OBJ/STL/PLY/GLB/GLTF/OFF), a `trimesh.Trimesh`, a
+            `trimesh.Scene`, or `procedural:CATEGORY:SEED` (an instance of the built-in
+            library, as the CLI and `GraspSet.object_ref` name it; `scale` must be 1 and
+            `parts` None). A GLB/GLTF scene's named geometries become the parts.
         scale: multiplies the mesh coordinates (e.g. 0.001 for a mesh in millimetres).
         name: object name (default: file stem, or "object").
         parts: optional parts, overriding a scene's: a dict {part name: mesh or mesh
@@ -69,6 +72,8 @@ def load_object(
         raise ObjectError(f"scale must be a positive number, got {scale}")
     if n_points <= 0:
         raise ObjectError(f"n_points must be positive, got {n_points}")
+    if isinstance(source, str) and source.startswith(PROCEDURAL_PREFIX):
+        return _procedural(source, scale, name, parts, n_points, voxel_size, seed)
     label = str(source) if isinstance(source, str | Path) else type(source).__name__
     if name is None:
         name = Path(source).stem if isinstance(source, str | Path) else "object"
@@ -83,6 +88,17 @@ def load_object(
     return _prepare(
         mesh, face_part, part_names, name, scale, label, watertight, n_points, voxel_size, seed
     )
+
+
+def _procedural(reference, scale, name, parts, n_points, voxel_size, seed) -> PreparedObject:
+    from jaxgrasp.objects import object_from_reference
+
+    if parts is not None:
+        raise ObjectError(f"'{reference}' has its own parts; leave parts out")
+    obj = object_from_reference(
+        reference, scale, n_points=n_points, voxel_size=voxel_size, seed=seed
+    )
+    return obj if name is None else dataclasses.replace(obj, name=name)
 
 
 # --------------------------------------------------------------------------- reading

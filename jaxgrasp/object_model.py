@@ -15,6 +15,10 @@ from jaxtyping import Array, Bool, Float, Int
 from jaxgrasp.sdf import SDFGrid, part_clearance_query, sdf_query
 from kinematics._pytree import static_field
 
+# How the CLI, `load_object` and saved grasp sets name an instance of the built-in
+# library: `procedural:CATEGORY:SEED`.
+PROCEDURAL_PREFIX = "procedural:"
+
 
 class ObjectError(ValueError):
     """An object mesh, part specification or scale that cannot be used."""

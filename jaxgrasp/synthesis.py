@@ -57,6 +57,7 @@ from energies._checks import (
 )
 from jaxgrasp.grasp_set import GraspSet
 from jaxgrasp.initialization import InitConfig, initial_poses
+from jaxgrasp.object_model import PROCEDURAL_PREFIX
 from jaxgrasp.sdf import SDFGrid, part_clearance_query, sdf_query
 from kinematics import HandModel
 from sim.grasps import PREGRASP_RAD, WRIST_SQUEEZE, grasp_stages
@@ -294,7 +295,7 @@ def synthesize(
             rows = jax.tree.map(lambda x, row=row: x[row : row + piece], hands)
             outs.append(_run_sharded(run, devices, stage, rows, piece))
             done += len(rows[0]) * (stop - start)
-            if progress is not None:
+            if progress is not None and stop > start:  # a 0-step stage only ranks
                 progress(done, work)
         return jax.tree.map(lambda *xs: np.concatenate(xs), *outs)
 
@@ -314,7 +315,7 @@ def synthesize(
         hand=hand.name,
         object_ref=_reference(obj),
         object_name=obj.name,
-        object_scale=float(obj.scale) if not obj.source.startswith("procedural:") else 1.0,
+        object_scale=float(obj.scale) if not obj.source.startswith(PROCEDURAL_PREFIX) else 1.0,
         part=part,
         mode=mode,
         fingers=fingers,

@@ -291,6 +291,29 @@ def test_library_has_twelve_categories():
     assert len(objects.categories()) >= 12
 
 
+def test_load_object_reads_a_procedural_reference():
+    """`load_object` takes the reference the CLI and saved grasp sets use; before, it
+    looked for a file called "procedural:mug:3"."""
+    made = objects.make_object("mug", 3, n_points=256)
+    loaded = load_object("procedural:mug:3", n_points=256)
+    assert loaded.source == made.source == "procedural:mug:3"
+    assert loaded.part_names == made.part_names and loaded.name == "mug"
+    np.testing.assert_array_equal(loaded.vertices, made.vertices)
+    np.testing.assert_array_equal(loaded.points, made.points)
+    assert load_object("procedural:mug:3", name="cup", n_points=64).name == "cup"
+    resampled = load_object("procedural:mug:3", n_points=256, seed=1)  # the sampling's seed
+    np.testing.assert_array_equal(resampled.vertices, made.vertices)
+    assert not np.array_equal(resampled.points, made.points)
+    with pytest.raises(ObjectError, match="expected procedural:CATEGORY:SEED"):
+        load_object("procedural:mug")
+    with pytest.raises(ObjectError, match="unknown object category 'flask'"):
+        load_object("procedural:flask:0")
+    with pytest.raises(ObjectError, match="cannot be rescaled"):
+        load_object("procedural:mug:3", scale=0.5)
+    with pytest.raises(ObjectError, match="has its own parts"):
+        load_object("procedural:mug:3", parts={"a": "a.obj"})
+
+
 # ------------------------------------------------------------------ bad input
 def test_bad_inputs(tmp_path):
     box = trimesh.creation.box(extents=(0.1, 0.1, 0.1))

@@ -16,10 +16,8 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
-from jaxgrasp.object_model import ObjectError, PreparedObject
+from jaxgrasp.object_model import PROCEDURAL_PREFIX, ObjectError, PreparedObject
 from jaxgrasp.objects._library import CATEGORIES
-
-PROCEDURAL_PREFIX = "procedural:"
 
 
 def categories() -> tuple[str, ...]:
@@ -44,11 +42,16 @@ def part_scene(parts: dict[str, trimesh.Trimesh]) -> trimesh.Scene:
     return scene
 
 
-def make_object(category: str, seed: int = 0, **load_kwargs) -> PreparedObject:
-    """A prepared object of `category` (see `jaxgrasp.load_object` for the options)."""
+def make_object(
+    category: str, seed: int = 0, *, sample_seed: int = 0, **load_kwargs
+) -> PreparedObject:
+    """A prepared object of `category`, instance `seed` (see `jaxgrasp.load_object` for
+    the options; `sample_seed` is its `seed`, of the surface sampling)."""
     from jaxgrasp.object_loading import load_object
 
-    obj = load_object(part_scene(make_parts(category, seed)), name=category, **load_kwargs)
+    obj = load_object(
+        part_scene(make_parts(category, seed)), name=category, seed=sample_seed, **load_kwargs
+    )
     return dataclasses.replace(obj, source=f"{PROCEDURAL_PREFIX}{category}:{seed}")
 
 
@@ -65,10 +68,11 @@ def object_from_reference(reference: str | Path, scale: float = 1.0, **load_kwar
             raise ObjectError(
                 f"bad procedural object reference '{ref}'; expected procedural:CATEGORY:SEED"
             ) from None
-        obj = make_object(category, seed_value, **load_kwargs)
         if scale != 1.0:
             raise ObjectError(f"procedural object '{ref}' cannot be rescaled (scale {scale})")
-        return obj
+        if "seed" in load_kwargs:  # load_object's seed (of the sampling), not the instance
+            load_kwargs["sample_seed"] = load_kwargs.pop("seed")
+        return make_object(category, seed_value, **load_kwargs)
     from jaxgrasp.object_loading import load_object
 
     return load_object(ref, scale, **load_kwargs)
