@@ -126,14 +126,23 @@ def validate(
 
     from jaxgrasp.grasp_set import GraspSet
     from jaxgrasp.objects import object_from_reference
+    from jaxgrasp.pipeline import stage_logger
     from kinematics import load_hand
     from sim import validate as run_validation
 
     gs = GraspSet.load(grasps)
     hand_model = load_hand(gs.hand)
     obj = object_from_reference(gs.object_ref, gs.object_scale)
+    print(f"validating {gs.count} grasps of {obj.name} on {backend}")
     report = run_validation(
-        hand_model, obj, gs, part=gs.part, backend=backend, config=sim, table_height=table_height
+        hand_model,
+        obj,
+        gs,
+        part=gs.part,
+        backend=backend,
+        config=sim,
+        table_height=table_height,
+        progress=stage_logger(),
     )
     print(format_summary(report.summary))
     if json is not None:

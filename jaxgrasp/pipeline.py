@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -102,7 +103,9 @@ def run_synthesis(
         from sim import validate as run_validation
 
         log("validating in MuJoCo (six-direction disturbance test + exact checks)")
-        report = run_validation(hand, obj, grasps, part=part, config=sim_config)
+        report = run_validation(
+            hand, obj, grasps, part=part, config=sim_config, progress=stage_logger(log)
+        )
         (out / "validation.json").write_text(json.dumps(report.to_json(), indent=2))
         summary.update({k: v for k, v in report.summary.items() if k != "config"})
         summary["sim_config"] = report.summary["config"]
@@ -122,6 +125,22 @@ def run_synthesis(
     summary["pictures"] = [str(p) for p in pictures]
     write_json_atomic(out / "summary.json", summary)
     return summary
+
+
+def stage_logger(log=print, step: float = 0.1) -> Callable[[str, int, int], None]:
+    """A progress callback (stage, done, total), e.g. for `sim.validate`, that logs a
+    line whenever a stage has gone another `step` (a fraction) of the way, and at its
+    end: about ten lines per stage, however many grasps."""
+    t0 = time.perf_counter()
+    shown: dict[str, float] = {}
+
+    def report(stage: str, done: int, total: int) -> None:
+        fraction = done / max(total, 1)
+        if fraction >= shown.get(stage, 0.0) + step or (done >= total and shown.get(stage) != 1.0):
+            shown[stage] = 1.0 if done >= total else fraction
+            log(f"  {stage} {100 * fraction:3.0f} % ({time.perf_counter() - t0:.1f} s)")
+
+    return report
 
 
 def _settings(config: SynthesisConfig, steps: int | None) -> dict:

@@ -14,6 +14,7 @@ off, so an object that is not held drifts away and fails. All worlds are stepped
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -191,9 +192,11 @@ def disturbance_test_mujoco(
     *,
     nthread: int | None = None,
     chunk: int = 32,
+    progress: Callable[[int, int], None] | None = None,
 ) -> DisturbanceResult:
     """Run the test with MuJoCo C on `nthread` threads (default: all cores), `chunk`
-    grasps (6 x chunk worlds) at a time to bound the memory of recorded states."""
+    grasps (6 x chunk worlds) at a time to bound the memory of recorded states;
+    `progress(grasps done, grasps total)` after each chunk."""
     nthread = nthread or os.cpu_count() or 1
     m = scene.model
     datas = [mujoco.MjData(m) for _ in range(nthread)]
@@ -204,6 +207,8 @@ def disturbance_test_mujoco(
         trans.append(t)
         rot.append(r)
         settle.append(s)
+        if progress is not None:
+            progress(start + part.count, grasps.count)
     translation = np.concatenate(trans) if trans else np.zeros((0, 6))
     rotation = np.concatenate(rot) if rot else np.zeros((0, 6))
     moved, turned = crossed_limits(translation, rotation, scene.config)

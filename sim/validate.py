@@ -10,7 +10,9 @@ at least `min_contacts` fingers (palm included) touching the object, is part-ali
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -95,6 +97,7 @@ def validate(
     table_height: float | None = None,
     scene: Scene | None = None,
     nthread: int | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> ValidationReport:
     """Validate grasps of `hand` on `obj` (a `jaxgrasp.PreparedObject`).
 
@@ -110,6 +113,9 @@ def validate(
         scene: a scene built before by `build_scene` for this hand/object (reused).
         nthread: threads of the MuJoCo C simulation and the exact checks (default: all
             cores).
+        progress: called with (stage, grasps done, grasps total) as the two stages go
+            on, stage "simulation" (after every 32 grasps on MuJoCo C, once at the end
+            on MJX) then "checks" (every 32 grasps).
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend '{backend}'; choose one of {', '.join(BACKENDS)}")
@@ -127,14 +133,24 @@ def validate(
     config = config or (scene.config if scene is not None else SimConfig())
     scene = scene or build_scene(hand, obj, config, table_height=table_height)
     start = time.perf_counter()
+
+    def stage(name: str) -> Callable[[int, int], None] | None:
+        return None if progress is None else functools.partial(progress, name)
+
     if backend == "mujoco":
-        dist = disturbance_test_mujoco(scene, hand, poses, nthread=nthread)
+        dist = disturbance_test_mujoco(
+            scene, hand, poses, nthread=nthread, progress=stage("simulation")
+        )
     else:
         from sim.mjx_backend import disturbance_test_mjx
 
         dist = disturbance_test_mjx(scene, hand, poses)
+        if progress is not None:
+            progress("simulation", poses.count, poses.count)
     sim_seconds = time.perf_counter() - start
-    checks = check_grasps(scene, hand, obj, poses, part_index, nthread=nthread)
+    checks = check_grasps(
+        scene, hand, obj, poses, part_index, nthread=nthread, progress=stage("checks")
+    )
     total_seconds = time.perf_counter() - start
     flags = {
         "disturbance": dist.success,

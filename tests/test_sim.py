@@ -216,6 +216,39 @@ def test_part_distances_are_exact_where_a_decision_reads_them():
     assert np.all(got[~exact] >= NEAR) and np.all(got[~exact] <= ref[~exact] + 1e-12)
 
 
+def test_validation_reports_progress_per_stage(shadow, bar, scene):
+    """`validate(progress=)` hears (stage, done, total) after every 32 grasps of the
+    simulation, then of the checks; `stage_logger` turns that into about ten lines a
+    stage, the last at 100 %."""
+    from jaxgrasp.pipeline import stage_logger
+
+    calls: list[tuple[str, int, int]] = []
+    n = 40  # two chunks of 32
+    offsets = np.random.default_rng(1).uniform(-0.01, 0.01, (n, 3))
+    validate(
+        shadow,
+        bar,
+        _grasps(shadow, offsets),
+        part="bar",
+        scene=scene,
+        progress=lambda *a: calls.append(a),
+    )
+    assert calls == [
+        ("simulation", 32, n),
+        ("simulation", n, n),
+        ("checks", 32, n),
+        ("checks", n, n),
+    ]
+    lines: list[str] = []
+    log = stage_logger(lines.append)
+    for done in range(0, 1001, 7):
+        log("simulation", done, 1000)
+    log("simulation", 1000, 1000)
+    log("checks", 1000, 1000)
+    assert 9 <= len(lines) <= 12 and "simulation 100 %" in lines[-2]
+    assert lines[-1].startswith("  checks 100 %") and sum("100 %" in x for x in lines) == 2
+
+
 def test_empty_batch_gives_empty_results_on_both_backends(shadow, bar, scene):
     from sim.mjx_backend import disturbance_test_mjx
 
@@ -309,6 +342,8 @@ def test_grasp_set_roundtrip_and_cli_validate(shadow, tmp_path, capsys):
     assert report["summary"]["num_valid"] == 0 and not report["grasps"][0]["valid"]
     text = capsys.readouterr().out
     assert "friction=0.6" in text and "condim=4" in text  # physics printed in the report
+    assert "validating 1 grasps of knife" in text and "simulation 100 %" in text
+    assert "checks 100 %" in text
     # A whole-object set has no target part: PTA / PGA are null, and the table says why.
     whole = dataclasses.replace(gs, part=None).save(tmp_path / "knife_whole")
     cli_main(["validate", str(whole), "--json", str(out)])
