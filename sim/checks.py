@@ -102,13 +102,16 @@ def check_grasps(
     if grasps.count == 0:  # as the disturbance test: empty results of the right shapes
         return _no_checks(hand, obj)
     grid = jax.device_put(obj.grid.bucketed())  # padded once: one compilation for all objects
+    # A closed mesh's own grid signs the samples away from the surface (the same signs as
+    # the winding number; without it, the checks' largest cost). On the host, once.
+    sign_grid = jax.tree.map(np.asarray, obj.grid) if obj.watertight else None
     _dense_hand_samples(hand)  # cached: built once, before the threads would race for it
 
     def check(start: int) -> GeometryChecks:
         idx = np.arange(start, start + CHECK_BLOCK)
         block = grasps.take(np.minimum(idx, grasps.count - 1))
         keep = min(CHECK_BLOCK, grasps.count - start)
-        out = _check_block(scene, hand, obj, grid, block, part)
+        out = _check_block(scene, hand, obj, grid, sign_grid, block, part)
         return GeometryChecks(*(np.asarray(x)[:keep] for x in out))
 
     starts = range(0, grasps.count, CHECK_BLOCK)
@@ -144,7 +147,13 @@ def _no_checks(hand: HandModel, obj) -> GeometryChecks:
 
 
 def _check_block(
-    scene: Scene, hand: HandModel, obj, grid: SDFGrid, grasps: GraspPoses, part: int | None
+    scene: Scene,
+    hand: HandModel,
+    obj,
+    grid: SDFGrid,
+    sign_grid: SDFGrid | None,
+    grasps: GraspPoses,
+    part: int | None,
 ) -> GeometryChecks:
     cfg = scene.config
     samples = _dense_hand_samples(hand)
@@ -169,9 +178,6 @@ def _check_block(
     closest = flat.copy()
     part_d = np.repeat(np.abs(sd)[:, None], obj.n_parts, axis=1)
     if near.any():
-        # A closed mesh's own grid signs the samples away from the surface (the same
-        # signs as the winding number; the exact checks' largest cost without it).
-        sign_grid = obj.grid if obj.watertight else None
         sd[near], face[near], closest[near] = mesh_signed_distance(flat[near], v, f, sign_grid)
         part_d[near] = _part_distances(
             flat[near], v, f, np.asarray(obj.face_part), obj.n_parts, face[near], np.abs(sd[near])
