@@ -11,14 +11,15 @@ from kinematics import HandModel
 # How far the wrist moves along the palm normal while the fingers squeeze (m): the
 # palm presses the object into the closing fingers instead of leaving the fingers to
 # shove it off the palm. Whole Wrap library, 48 grasps per part: 30.8 % valid with
-# 0, 32.7 % with 4 or 6 mm, 31.0 % with 14 mm (README, "Wrist squeeze").
+# 0, 32.7 % with 4 or 6 mm, 31.0 % with 14 mm (benchmarks/HISTORY.md, "Wrist squeeze").
 WRIST_SQUEEZE = 0.004
 # How far the pregrasp backs each closing joint off the grasp (rad): a short approach,
 # the fingertips ~5 mm back (0.3 rad: ~34 mm). On eight Wrap targets (the same 48
 # grasps each) the disturbance test passed .435 of them with 0.3 rad, .477 with 0.1,
 # .516 with 0.05 and .529 starting at the grasp; whole Wrap library 38.6 -> 43.3 %
-# (README, "Short pregrasp"): fingers that sweep in from far stop on the welded object
-# short of their contacts, and fewer of them press it when it is released.
+# (benchmarks/HISTORY.md, "Short pregrasp"): fingers that sweep in from far stop on
+# the welded object short of their contacts, and fewer of them press it when it is
+# released.
 PREGRASP_RAD = 0.05
 
 

@@ -475,9 +475,9 @@ def test_part_grasp_points_keep_away_from_the_other_parts(knife):
 
 def test_default_synthesis_puts_the_palm_on_the_surface(shadow):
     """Wrap grasps whose palm touches the object hold the disturbance test far more often
-    (README, "Palm on the surface"), so synthesis pulls the palm onto the surface; with
-    DexVLG's 1 cm stand-off it stays off more often. Measured exactly (mesh distance of
-    the palm link) on the drill's body, 64 grasps at the default 800 steps: 49 palms
+    (benchmarks/HISTORY.md, "Palm on the surface"), so synthesis pulls the palm onto the
+    surface; with DexVLG's 1 cm stand-off it stays off more often. Measured exactly (mesh
+    distance of the palm link) on the drill's body, 64 grasps at the default 800 steps: 49 palms
     within 3 mm against 35 (seed 1: 49 vs 36; an earlier energy's float rounding gave
     52 vs 39 and 55 vs 40). With 16 grasps the gap was within the run-to-run spread
     (seed 1: 12 vs 12; a change of float rounding in the energy moved seed 0 from 12 vs
