@@ -324,7 +324,7 @@ def _prepare(
     mesh, face_part, part_names, name, scale, label, watertight, n_points, voxel_size, seed
 ) -> PreparedObject:
     spacing = voxel_size or max(float(mesh.extents.max()) / VOXELS_PER_SIDE, MIN_VOXEL)
-    grid = build_sdf_grid(mesh.vertices, mesh.faces, spacing, GRID_PADDING)
+    grid = build_sdf_grid(mesh.vertices, mesh.faces, spacing, GRID_PADDING, closed=watertight)
     clearance = build_clearance_grid(mesh.vertices, mesh.faces, face_part, len(part_names), grid)
 
     cand, face = trimesh.sample.sample_surface(mesh, max(8 * n_points, 16000), seed=seed)

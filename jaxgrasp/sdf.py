@@ -206,6 +206,7 @@ def build_sdf_grid(
     spacing: float,
     padding: float,
     band: float | None = None,
+    closed: bool = False,
 ) -> SDFGrid:
     """Sample the signed distance of a triangle mesh on a padded regular grid (numpy).
 
@@ -216,13 +217,20 @@ def build_sdf_grid(
         padding: margin added around the mesh bounds on every side (m).
         band: half-width of the exactly computed band around the surface (m); default
             the larger of 1.1 cm and 2 coarse voxels.
+        closed: the mesh is closed (watertight). The band's nodes then take their signs
+            from the coarse lattice wherever no surface lies between (`sign_grid` of
+            `mesh_signed_distance`): the same grid, built about twice as fast.
     """
     v = np.ascontiguousarray(vertices, dtype=np.float64)
     f = np.ascontiguousarray(faces, dtype=np.int64)
     lo = v.min(0) - padding
     hi = v.max(0) + padding
     n_coarse = np.ceil((hi - lo) / (spacing * COARSE_FACTOR)).astype(int) + 1
-    fine = _narrow_band(lambda p: mesh_signed_distance(p, v, f)[0], lo, n_coarse, spacing, band)
+
+    def exact(points, coarse):
+        return mesh_signed_distance(points, v, f, coarse if closed else None)[0]
+
+    fine = _narrow_band(exact, lo, n_coarse, spacing, band)
     return SDFGrid(
         values=fine,
         origin=lo.astype(np.float64),
@@ -266,7 +274,7 @@ def build_clearance_grid(
             channels.append(np.full(shape, NO_OTHER_PART, np.float32))
             continue
 
-        def exact(points, f=f):
+        def exact(points, coarse, f=f):  # unsigned: the coarse lattice is not needed
             return np.sqrt(igl.point_mesh_squared_distance(points, v, f)[0])
 
         channels.append(_narrow_band(exact, lo, n_coarse, spacing, band).astype(np.float32))
@@ -286,16 +294,23 @@ def part_clearance_query(
 def _narrow_band(exact, lo: np.ndarray, n_coarse: np.ndarray, spacing: float, band):
     """A distance field on the fine lattice (spacing `spacing`, origin `lo`): `exact` on
     the coarse lattice (every `COARSE_FACTOR`-th node), trilinearly upsampled, then
-    `exact` again on the fine nodes within `band` of the surface."""
+    `exact` again on the fine nodes within `band` of the surface. `exact(points,
+    coarse)` gets None, then the coarse lattice as an `SDFGrid`."""
     coarse_h = spacing * COARSE_FACTOR
     band = max(0.011, 2.0 * coarse_h) if band is None else band
     axes_c = [lo[i] + coarse_h * np.arange(n_coarse[i]) for i in range(3)]
     coarse_pts = np.stack(np.meshgrid(*axes_c, indexing="ij"), -1).reshape(-1, 3)
-    coarse = exact(coarse_pts).reshape(n_coarse)
+    coarse = exact(coarse_pts, None).reshape(n_coarse)
+    coarse_grid = SDFGrid(
+        values=coarse,
+        origin=np.asarray(lo, dtype=np.float64),
+        spacing=np.float64(coarse_h),
+        n_nodes=np.asarray(n_coarse, dtype=np.int32),
+    )
 
     fine = _upsample_trilinear(coarse, COARSE_FACTOR)
     idx = np.nonzero(np.abs(fine) < band)
-    fine[idx] = exact(lo + spacing * np.stack(idx, -1))
+    fine[idx] = exact(lo + spacing * np.stack(idx, -1), coarse_grid)
     return fine
 
 

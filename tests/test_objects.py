@@ -12,7 +12,7 @@ import trimesh
 
 from jaxgrasp import ObjectError, load_object, objects
 from jaxgrasp.part_geometry import oriented_box
-from jaxgrasp.sdf import _nearest_node, mesh_signed_distance
+from jaxgrasp.sdf import _nearest_node, build_sdf_grid, mesh_signed_distance
 from kinematics.specs._gymnasium_robotics import asset_path
 
 # Accuracy bar of the SDF grid against exact distance, within 1 cm of the surface.
@@ -203,6 +203,19 @@ def test_exact_signed_distance_signed_from_the_grid_matches_the_winding_number(c
     assert 0.05 < np.mean(plain[0] < 0) < 0.95
     _, gap = _nearest_node(obj.grid, pts)  # the shortcut is what decided most signs
     assert np.mean(gap < np.abs(plain[0])) > 0.5 and np.mean(np.isinf(gap[-500:])) > 0.5
+
+
+@pytest.mark.parametrize("category", ["headphones", "kettle"])
+def test_closed_mesh_grid_takes_the_band_signs_from_the_coarse_lattice(category):
+    """`build_sdf_grid(closed=True)` signs the band's nodes from the coarse lattice where
+    no surface lies between: the same grid as with the winding number everywhere (up to
+    the sign of a zero: a node exactly on the surface, where w = 1/2)."""
+    mesh = trimesh.util.concatenate(list(objects.make_parts(category, 0).values()))
+    spacing = max(float(mesh.extents.max()) / 128, 1.5e-3)
+    plain = build_sdf_grid(mesh.vertices, mesh.faces, spacing, 0.03)
+    closed = build_sdf_grid(mesh.vertices, mesh.faces, spacing, 0.03, closed=True)
+    np.testing.assert_allclose(closed.values, plain.values, rtol=0, atol=1e-15)
+    assert np.mean(closed.values == plain.values) > 0.99999
 
 
 def test_sdf_outside_grid_continues_and_points_back():
