@@ -332,7 +332,8 @@ def mesh_signed_distance(
     against 0.07 / 0.10 s; the two signs agreed on every point. (libigl's own
     `signed_distance` with the exact winding number mis-signs an inside-out mesh.)
 
-    `sign_grid`: this mesh's own SDF grid (`build_sdf_grid`), for a closed mesh only.
+    `sign_grid`: this mesh's own SDF grid (`build_sdf_grid` with its default band, whose
+    every node has the right sign), for a closed mesh only.
     A point nearer to its nearest grid node than to the surface takes that node's sign:
     no surface lies between them, and a closed mesh's winding number changes only
     across its surface. The winding number is then computed only for the points within
