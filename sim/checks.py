@@ -6,11 +6,14 @@ winding-number sign) and the hand's analytic collision primitives (MuJoCo's own
 `mj_geomDistance` between primitives), never against the SDF grid the optimizer uses:
 - hand-in-object depth: dense samples on the hand primitives' surfaces (about 2 mm
   apart), signed distance to the mesh (exact for samples within 1.5 cm of the surface;
-  the SDF grid only decides which samples are that near);
+  the SDF grid only decides which samples are that near and, on a closed mesh, signs
+  a sample nearer to a grid node than to the surface: no surface lies between them, so
+  the sign is the winding number's);
 - object-in-hand depth: the mesh vertices and surface samples inside the primitives
   (analytic primitive SDF);
 - self-penetration: MuJoCo distance between hand collision geoms on non-adjacent links;
-- distances of a hand link to the object / to each part: its dense samples' distance.
+- distances of a hand link to the object / to each part: its dense samples' distance
+  (to a part: exact up to `NEAR`, a lower bound beyond, see `_part_distances`).
 """
 
 from __future__ import annotations
