@@ -7,6 +7,7 @@ is `jaxgrasp show`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -60,10 +61,7 @@ def run_synthesis(
 
     hand = load_hand(hand_name)
     t0 = time.perf_counter()
-
-    def progress(done, total):
-        percent = 100 * done / max(total, 1)
-        log(f"  optimization {percent:3.0f} % ({time.perf_counter() - t0:.1f} s)")
+    progress = functools.partial(stage_logger(log), "optimization")
 
     _check_inputs(hand, obj, part, mode, num)  # before the first line of output
     where = (f" / {part}" if part else "") + (" on a table" if tabletop else "")

@@ -127,7 +127,7 @@ def check_grasps(
         for block in pool.map(check, starts):
             blocks.append(block)
             if progress is not None:
-                progress(sum(len(b.penetration) for b in blocks), grasps.count)
+                progress(min(len(blocks) * CHECK_BLOCK, grasps.count), grasps.count)
     return GeometryChecks(*(np.concatenate(parts) for parts in zip(*blocks, strict=True)))
 
 
