@@ -4,6 +4,7 @@ The public API re-exported here; hands and kinematics live in the `kinematics` p
 """
 
 from jaxgrasp import objects
+from jaxgrasp.cache import enable_compilation_cache
 from jaxgrasp.evaluation import EvalConfig, evaluate
 from jaxgrasp.generator import GenerationError, GraspGenerator, generate
 from jaxgrasp.grasp_set import GraspSet
@@ -35,6 +36,7 @@ __all__ = [
     "SynthesisConfig",
     "TrainConfig",
     "TrainingError",
+    "enable_compilation_cache",
     "evaluate",
     "generate",
     "synthesize",

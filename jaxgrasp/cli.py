@@ -530,6 +530,7 @@ OBJECT_COMMANDS: dict[str, Callable[..., Any]] = {
 
 
 def main(argv: Annotated[list[str] | None, tyro.conf.Suppress] = None) -> None:
+    from jaxgrasp.cache import enable_compilation_cache
     from jaxgrasp.dataset import DatasetError
     from jaxgrasp.generator import GenerationError
     from jaxgrasp.grasp_set import GraspSetError
@@ -538,6 +539,7 @@ def main(argv: Annotated[list[str] | None, tyro.conf.Suppress] = None) -> None:
     from jaxgrasp.training import TrainingError
     from kinematics import HandModelError
 
+    enable_compilation_cache()
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         if args[:1] == ["objects"]:

@@ -519,6 +519,11 @@ def _optimizer(hand, fingers, config: SynthesisConfig, tabletop: bool = False):
             samples=samples,
         )
 
+    # Traced once per compilation: `run` calls it in every step and once more after the
+    # last, and a nested jit traces the same argument types once (tracing the energy
+    # takes seconds).
+    energy_and_grad = jax.jit(energy_and_grad)
+
     # Adam (elementwise, so one state serves the three groups) with a learning rate per
     # group, each decayed by cosine to 10 % over the run. The state is explicit so that a
     # run can stop after any step and go on in a later call (`SynthesisConfig.select_at`).

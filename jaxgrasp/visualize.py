@@ -7,6 +7,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
@@ -25,6 +26,8 @@ FINGER_COLOURS = {
     "little": "tab:purple",
     "palm": "black",
 }
+# One compiled program: called eagerly, FK would compile each of its small ops.
+_forward_kinematics = jax.jit(forward_kinematics)
 
 
 def hand_world_meshes(
@@ -37,7 +40,7 @@ def hand_world_meshes(
     root_quat = (
         jnp.array([1.0, 0, 0, 0]) if root_quat is None else jnp.asarray(root_quat, jnp.float32)
     )
-    poses = forward_kinematics(hand, root_pos, root_quat, jnp.asarray(q, jnp.float32))
+    poses = _forward_kinematics(hand, root_pos, root_quat, jnp.asarray(q, jnp.float32))
     pos, rot = np.asarray(poses.pos), np.asarray(poses.rot)
     prims = hand.primitives
     out = []
@@ -61,7 +64,9 @@ def render_hand(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tris = hand_world_meshes(hand, q)
-    poses = forward_kinematics(hand, jnp.zeros(3), jnp.array([1.0, 0, 0, 0]), jnp.asarray(q))
+    poses = _forward_kinematics(
+        hand, jnp.zeros(3), jnp.array([1.0, 0, 0, 0]), jnp.asarray(q, jnp.float32)
+    )
     c = hand.contacts
     cp = np.asarray(points_to_world(poses, c.body, c.points)) if c.count else np.zeros((0, 3))
     cn = np.asarray(vectors_to_world(poses, c.body, c.normals)) if c.count else np.zeros((0, 3))

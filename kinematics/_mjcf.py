@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, cast
 
+import jax
 import mujoco
 import numpy as np
 import trimesh
@@ -355,7 +356,10 @@ def _self_collision_pairs(hand: HandModel) -> CollisionSpheres:
         return max(p, 0)
 
     lo, hi = np.asarray(hand.q_range).T
-    poses = forward_kinematics(hand, np.zeros(3), np.array([1.0, 0, 0, 0]), np.clip(0.0, lo, hi))
+    # One compiled call: eager FK would compile each of its ~200 small ops separately.
+    poses = jax.jit(forward_kinematics)(
+        hand, np.zeros(3), np.array([1.0, 0, 0, 0]), np.clip(0.0, lo, hi)
+    )
     pos, rot = np.asarray(poses.pos), np.asarray(poses.rot)
     body = np.asarray(s.body)
     world = pos[body] + np.einsum("nij,nj->ni", rot[body], np.asarray(s.centers))

@@ -154,36 +154,38 @@ class ContactCandidates:
         )
 
 
-def primitive_sdf(kind: int, size: Float[Array, "k 3"], x, y, z) -> Float[Array, "k n"]:
+def primitive_sdf(kind: int, size: Float[Array, "k 3"], x, y, z, xp=jnp) -> Float[Array, "k n"]:
     """Signed distance of points in the frames of k primitives of one kind.
 
     Coordinates come as separate (k, n) arrays (structure of arrays: the long point axis
     is the minor one, which vectorises on CPU). Values and gradients are finite at the
-    centre / axis / surface (a 1e-12 floor under every square root). Shape: (k, n).
+    centre / axis / surface (a 1e-12 floor under every square root). `xp` is the array
+    module: `jax.numpy` (default, traceable) or `numpy` (host code, no dispatch or
+    compilation per call). Shape: (k, n).
     """
     if kind == SPHERE:
-        return jnp.sqrt(x * x + y * y + z * z + 1e-12) - size[:, 0:1]
+        return xp.sqrt(x * x + y * y + z * z + 1e-12) - size[:, 0:1]
     if kind == CAPSULE:
         h = size[:, 1:2]
-        dz = z - jnp.clip(z, -h, h)
-        return jnp.sqrt(x * x + y * y + dz * dz + 1e-12) - size[:, 0:1]
+        dz = z - xp.clip(z, -h, h)
+        return xp.sqrt(x * x + y * y + dz * dz + 1e-12) - size[:, 0:1]
     if kind == BOX:
-        qx = jnp.abs(x) - size[:, 0:1]
-        qy = jnp.abs(y) - size[:, 1:2]
-        qz = jnp.abs(z) - size[:, 2:3]
-        ox, oy, oz = jnp.maximum(qx, 0.0), jnp.maximum(qy, 0.0), jnp.maximum(qz, 0.0)
-        outside = jnp.sqrt(ox * ox + oy * oy + oz * oz + 1e-12) - 1e-6
-        return outside + jnp.minimum(jnp.maximum(qx, jnp.maximum(qy, qz)), 0.0)
+        qx = xp.abs(x) - size[:, 0:1]
+        qy = xp.abs(y) - size[:, 1:2]
+        qz = xp.abs(z) - size[:, 2:3]
+        ox, oy, oz = xp.maximum(qx, 0.0), xp.maximum(qy, 0.0), xp.maximum(qz, 0.0)
+        outside = xp.sqrt(ox * ox + oy * oy + oz * oz + 1e-12) - 1e-6
+        return outside + xp.minimum(xp.maximum(qx, xp.maximum(qy, qz)), 0.0)
     raise ValueError(f"unknown primitive kind {kind}")
 
 
 def primitive_sdf_np(kind: int, size: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """Signed distance of points `p` (n, 3) in one primitive's frame, as numpy (n,)."""
-    p = np.asarray(p)
-    d = primitive_sdf(
-        kind, jnp.asarray(size)[None], *(jnp.asarray(p[:, i])[None] for i in range(3))
-    )
-    return np.asarray(d[0])
+    """Signed distance of points `p` (n, 3) in one primitive's frame, in float64 NumPy
+    (hand building and the exact checks run it on the host). Shape: (n,)."""
+    p = np.asarray(p, dtype=np.float64)
+    x, y, z = p[None, :, 0], p[None, :, 1], p[None, :, 2]
+    size = np.asarray(size, dtype=np.float64)[None]
+    return np.asarray(primitive_sdf(int(kind), size, x, y, z, xp=np)[0])
 
 
 def primitive_mesh(kind: int, size: np.ndarray) -> trimesh.Trimesh:

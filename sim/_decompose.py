@@ -11,22 +11,17 @@ several seconds.
 from __future__ import annotations
 
 import hashlib
-import os
-from pathlib import Path
 
 import numpy as np
 import trimesh
 
 from jaxgrasp._io import write_npz_atomic
+from jaxgrasp.cache import cache_dir
 
 Hull = tuple[np.ndarray, np.ndarray]  # (vertices (v, 3), faces (f, 3))
 
 # A watertight part whose volume is at least this fraction of its convex hull's is convex.
 CONVEX_VOLUME_RATIO = 0.97
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("JAXGRASP_CACHE", Path.home() / ".cache" / "jaxgrasp"))
 
 
 def decompose(mesh: trimesh.Trimesh, threshold: float, max_hulls: int) -> list[Hull]:

@@ -96,3 +96,44 @@ def test_run_summary_says_what_was_not_measured(tmp_path, capsys):
     validated = capsys.readouterr().out
     assert "pta                — (no target part)" in validated and "None" not in validated
     assert "valid_fraction     0.25" in validated and "not run" not in validated
+
+
+_CACHE_PROBE = """
+import sys
+import jax
+import jaxgrasp.cli
+
+jaxgrasp.cli.main(["hands"])
+jax.jit(lambda x: x * 2 + 1)(jax.numpy.ones(3)).block_until_ready()
+print("cache:", jax.config.jax_compilation_cache_dir)
+"""
+
+
+@pytest.mark.parametrize("setting", ["default", "off", "caller"])
+def test_cli_keeps_compiled_programs_in_the_jaxgrasp_cache(tmp_path, setting):
+    """The command line turns on JAX's persistent compilation cache under
+    $JAXGRASP_CACHE/xla, so a second run loads the optimizer instead of compiling it; a
+    cache the caller set wins, and JAX's own switch turns it off."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")}
+    env["JAXGRASP_CACHE"] = str(tmp_path / "cache")
+    env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"  # store even this tiny program
+    if setting == "off":
+        env["JAX_ENABLE_COMPILATION_CACHE"] = "false"
+    if setting == "caller":
+        env["JAX_COMPILATION_CACHE_DIR"] = str(tmp_path / "mine")
+    res = subprocess.run(
+        [sys.executable, "-c", _CACHE_PROBE], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert res.returncode == 0, res.stderr
+    xla = tmp_path / "cache" / "xla"
+    if setting == "default":
+        assert f"cache: {xla}" in res.stdout
+        assert any(xla.iterdir()), "no compiled program was stored"
+    elif setting == "off":
+        assert "cache: None" in res.stdout
+        assert not xla.exists()
+    else:
+        assert f"cache: {tmp_path / 'mine'}" in res.stdout
+        assert any((tmp_path / "mine").iterdir()) and not xla.exists()

@@ -12,6 +12,7 @@ from conftest import random_q, random_quat
 from kinematics import (
     BOX,
     CAPSULE,
+    SPHERE,
     ContactSpec,
     HandModel,
     HandModelError,
@@ -20,7 +21,7 @@ from kinematics import (
     load_hand,
     points_to_world,
 )
-from kinematics.geometry import primitive_sdf_np
+from kinematics.geometry import primitive_sdf, primitive_sdf_np
 
 TOY_MJCF = """
 <mujoco>
@@ -173,6 +174,26 @@ def test_surface_points_lie_on_collision_surface(shadow):
     # Deterministic: a rebuild gives identical samples.
     again = load_hand("shadow")
     np.testing.assert_array_equal(np.asarray(again.surface.points), pts)
+
+
+@pytest.mark.parametrize("kind", [SPHERE, CAPSULE, BOX])
+def test_host_primitive_distance_is_the_traced_one_in_float64(kind):
+    """Hand building and the exact checks evaluate primitive distances in NumPy (no JAX
+    dispatch: eager JAX compiled each small op, ~6 s per hand build); the energies trace
+    the same formula with jax.numpy. The two agree, the NumPy one in float64, on points
+    inside, outside, at the centre and on the axis."""
+    rng = np.random.default_rng(kind)
+    size = np.array([0.011, 0.023, 0.007]) if kind == BOX else np.array([0.009, 0.02, 0.0])
+    pts = np.concatenate([rng.uniform(-0.04, 0.04, (500, 3)), np.zeros((1, 3)), [[0, 0, 0.01]]])
+    host = primitive_sdf_np(kind, size, pts)
+    assert host.dtype == np.float64 and host.shape == (len(pts),)
+    with jax.enable_x64(True):
+        traced = primitive_sdf(
+            kind, jnp.asarray(size)[None], *(jnp.asarray(pts[:, i])[None] for i in range(3))
+        )[0]
+    np.testing.assert_allclose(host, np.asarray(traced), rtol=0, atol=1e-12)
+    # Inside is negative: the centre lies a radius (or the smallest half extent) deep.
+    assert host[-2] == pytest.approx(-(size[2] if kind == BOX else size[0]), abs=1e-6)
 
 
 def test_surface_points_evenly_spread(shadow):
