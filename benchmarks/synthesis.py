@@ -3,7 +3,7 @@
 Run: python benchmarks/synthesis.py [--num 64] [--seed 0] [--modes wrap pinch whole]
      [--categories mug bottle ...] [--batches 64 256 1024] [--retime]
      [--oversample 2] [--select-at 0.25] [--backend mujoco|mjx]
-     [--energy-chunk N] [--device-batch 1024] [--name synthesis]
+     [--energy-chunk N] [--device-batch 1024] [--no-overlap] [--name synthesis]
 Writes benchmarks/results/NAME.json and benchmarks/results/NAME_throughput.png.
 
 For every mode, every procedural category (instance `--seed`) and, in the part modes,
@@ -25,7 +25,11 @@ empty JAX caches and compiles the optimizer once, since every object's SDF grid 
 padded to one shape), `us_per_hand_iter`
 (steady-state optimizer cost per hand per iteration at B = --num, compile excluded) and
 `compile_s` (lower + compile of one optimizer call), `synthesis_s` / `validation_s`
-(the wall time split), plus one row per object/part.
+(each stage's time summed over the targets; they add up to the wall time only with
+`--no-overlap`), plus one row per object/part. By default each target's validation
+runs on a worker thread while the next target is synthesized (`jaxgrasp.pipeline.
+pipelined`, as `jaxgrasp generate` runs; the same grasps and verdicts); `--no-overlap`
+runs one stage at a time, as runs before session 40 did.
 `--energy-chunk` / `--device-batch` set `SynthesisConfig.energy_chunk` / `device_batch`
 (default: the library's; the chunk is then chosen for the platform, `energy_chunk_for`).
 `--modes` with no mode runs the throughput sweep alone.
@@ -50,6 +54,7 @@ import numpy as np  # noqa: E402
 from benchmarks._common import RESULTS, compile_seconds, environment, write_results  # noqa: E402
 from jaxgrasp import objects  # noqa: E402
 from jaxgrasp.initialization import initial_poses  # noqa: E402
+from jaxgrasp.pipeline import pipelined  # noqa: E402
 from jaxgrasp.synthesis import (  # noqa: E402
     MODES,
     SynthesisConfig,
@@ -81,47 +86,64 @@ def optimizer_timing(hand, obj, part, mode, batch, config):
     return compile_s, 1e6 * seconds / (batch * config.steps)
 
 
-def run_mode(hand, mode, categories, num, seed, config, log, backend="mujoco"):
+def run_mode(hand, mode, categories, num, seed, config, log, backend="mujoco", overlap=True):
     # Every mode starts from empty caches, so each pays its own compilation whatever ran
     # before it.
     jax.clear_caches()
+    contact_mode = "wrap" if mode == "whole" else mode
+    scenes: dict = {}
+
+    def targets():
+        for category in categories:
+            obj = objects.make_object(category, seed)
+            for part in [None] if mode == "whole" else list(obj.part_names):
+                yield category, obj, part
+
+    def synthesized(target):  # this thread: the optimizer (XLA)
+        category, obj, part = target
+        if category not in scenes:  # built before the first synthesis: part of the wall
+            scenes.clear()
+            scenes[category] = build_scene(hand, obj)
+        t0 = time.perf_counter()
+        gs = synthesize(hand, obj, part, contact_mode, num=num, seed=seed, config=config)
+        return gs, scenes[category], time.perf_counter() - t0
+
+    def validated(target, made):  # the worker thread with --overlap: MuJoCo + checks
+        _, obj, part = target
+        gs, scene, synth_s = made
+        t0 = time.perf_counter()
+        report = validate(hand, obj, gs, part=part, scene=scene, backend=backend)
+        return gs, report, synth_s, time.perf_counter() - t0
+
     rows = []
     started = time.perf_counter()
-    for category in categories:
-        obj = objects.make_object(category, seed)
-        scene = build_scene(hand, obj)
-        targets = [None] if mode == "whole" else list(obj.part_names)
-        for part in targets:
-            contact_mode = "wrap" if mode == "whole" else mode
-            t0 = time.perf_counter()
-            gs = synthesize(hand, obj, part, contact_mode, num=num, seed=seed, config=config)
-            synth_s = time.perf_counter() - t0
-            report = validate(hand, obj, gs, part=part, scene=scene, backend=backend)
-            seconds = time.perf_counter() - t0
-            v = report.valid
-            rows.append(
-                {
-                    "object": category,
-                    "part": part,
-                    "num": gs.count,
-                    "valid": int(v.sum()),
-                    "success_rate": float(report.flags["disturbance"].mean()),
-                    "disturbance_moved": report.summary["disturbance_moved"],
-                    "disturbance_turned_only": report.summary["disturbance_turned_only"],
-                    "pass_rate": {k: float(x.mean()) for k, x in report.flags.items()},
-                    "pen_mm": (1e3 * report.checks.penetration[v]).tolist(),
-                    "self_pen_mm": (1e3 * report.checks.self_penetration[v]).tolist(),
-                    "q1": report.checks.q1[v].tolist(),
-                    "pga": report.checks.pga[v].tolist(),
-                    "synthesis_s": synth_s,
-                    "seconds": seconds,
-                }
-            )
-            log(
-                f"  {mode:6s} {category:13s} {part or '(whole)':9s} valid {int(v.sum()):3d}/"
-                f"{gs.count}  disturbance {100 * rows[-1]['success_rate']:5.1f} %  "
-                f"{seconds:5.1f} s"
-            )
+    for (category, _, part), (gs, report, synth_s, valid_s) in pipelined(
+        targets(), synthesized, validated, overlap=overlap
+    ):
+        v = report.valid
+        rows.append(
+            {
+                "object": category,
+                "part": part,
+                "num": gs.count,
+                "valid": int(v.sum()),
+                "success_rate": float(report.flags["disturbance"].mean()),
+                "disturbance_moved": report.summary["disturbance_moved"],
+                "disturbance_turned_only": report.summary["disturbance_turned_only"],
+                "pass_rate": {k: float(x.mean()) for k, x in report.flags.items()},
+                "pen_mm": (1e3 * report.checks.penetration[v]).tolist(),
+                "self_pen_mm": (1e3 * report.checks.self_penetration[v]).tolist(),
+                "q1": report.checks.q1[v].tolist(),
+                "pga": report.checks.pga[v].tolist(),
+                "synthesis_s": synth_s,
+                "seconds": synth_s + valid_s,
+            }
+        )
+        log(
+            f"  {mode:6s} {category:13s} {part or '(whole)':9s} valid {int(v.sum()):3d}/"
+            f"{gs.count}  disturbance {100 * rows[-1]['success_rate']:5.1f} %  "
+            f"{synth_s + valid_s:5.1f} s"
+        )
     wall = time.perf_counter() - started
     return rows, wall
 
@@ -256,6 +278,14 @@ def main() -> None:
         default="mujoco",
         help="validation backend: MuJoCo C on all cores, or MJX (worlds vmapped on an accelerator)",
     )
+    ap.add_argument(
+        "--no-overlap",
+        dest="overlap",
+        action="store_false",
+        help="validate each target before synthesizing the next (default: validation of "
+        "one target on a worker thread while the next is synthesized, as `jaxgrasp "
+        "generate` runs)",
+    )
     ap.add_argument("--energy-chunk", type=int, default=defaults.energy_chunk)
     ap.add_argument("--device-batch", type=int, default=defaults.device_batch)
     ap.add_argument(
@@ -290,6 +320,7 @@ def main() -> None:
                     "select_at": args.select_at,
                     "hand_iters_per_grasp": hand_iters_per_grasp(args.num, config),
                     "backend": args.backend,
+                    "overlap": args.overlap,
                     "note": args.note,
                 },
                 "records": records,
@@ -300,7 +331,15 @@ def main() -> None:
     for mode in args.modes:
         print(f"mode {mode}")
         rows, wall = run_mode(
-            hand, mode, args.categories, args.num, args.seed, config, print, args.backend
+            hand,
+            mode,
+            args.categories,
+            args.num,
+            args.seed,
+            config,
+            print,
+            args.backend,
+            args.overlap,
         )
         timing = mode_timing(hand, mode, args.num, config)
         records.append(summarize(mode, rows, wall, timing))

@@ -235,6 +235,7 @@ def generate(
     hand: str = "shadow",
     tabletop: bool = False,
     quiet: bool = False,
+    overlap: bool = True,
     synthesis: SynthesisConfig = _SYNTHESIS_DEFAULTS,
 ) -> None:
     """Generate a captioned dataset: synthesis -> validation -> captions for every object
@@ -254,6 +255,8 @@ def generate(
         hand: registered hand name.
         tabletop: objects rest on a table at their lowest point; grasps stay above it.
         quiet: no progress bar.
+        overlap: validate each job on a worker thread while the next one is synthesized
+            (the same dataset, sooner; --no-overlap runs one stage at a time).
         synthesis: optimizer, energy and initialization settings
             (`jaxgrasp.SynthesisConfig`; --steps overrides its steps). A dataset resumes
             only with the settings it was started with.
@@ -271,7 +274,7 @@ def generate(
         tabletop=tabletop,
         synthesis=synthesis,
     )
-    manifest = generate_dataset(objects, out, config, progress=not quiet)
+    manifest = generate_dataset(objects, out, config, progress=not quiet, overlap=overlap)
     valid = sum(j["valid"] for j in manifest["jobs"])
     print(f"wrote {out}/manifest.json and {manifest['jobs_done']} shards ({valid} valid grasps)")
 
@@ -407,6 +410,7 @@ def evaluate(
     seed: int = 0,
     temperature: float = 1.0,
     json: Path | None = None,
+    overlap: bool = True,
 ) -> None:
     """Sample grasps for (held-out) objects, validate them in MuJoCo raw and refined,
     and print Suc / PTA / PGA / contact-mode accuracy / diversity (DexVLG Table 2).
@@ -426,6 +430,8 @@ def evaluate(
         temperature: scale of the starting noise (< 1: samples nearer the model's
             modes, less diverse).
         json: also write the results here.
+        overlap: validate each target on a worker thread while the next one is sampled
+            and refined (the same results, sooner; --no-overlap runs one at a time).
     """
 
     from jaxgrasp._io import write_json_atomic
@@ -444,7 +450,7 @@ def evaluate(
         seed=seed,
         temperature=temperature,
     )
-    result = evaluate_model(model, parse_objects(objects), config)
+    result = evaluate_model(model, parse_objects(objects), config, overlap=overlap)
     print(format_table(result["rows"]))
     if result["tabletop"]:
         print("objects rested on a table, as in the training dataset (Suc counts table hits)")

@@ -10,8 +10,10 @@ import dataclasses
 import functools
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -19,6 +21,10 @@ from jaxgrasp._io import write_json_atomic
 from jaxgrasp.grasp_set import GraspSet
 from jaxgrasp.synthesis import SynthesisConfig, _check_inputs, synthesize
 from sim.config import SimConfig
+
+Item = TypeVar("Item")
+Made = TypeVar("Made")
+Result = TypeVar("Result")
 
 SUMMARY_KEYS = (
     "num_grasps",
@@ -139,6 +145,44 @@ def stage_logger(log=print, step: float = 0.1) -> Callable[[str, int, int], None
             log(f"  {stage} {100 * fraction:3.0f} % ({time.perf_counter() - t0:.1f} s)")
 
     return report
+
+
+def pipelined(
+    items: Iterable[Item],
+    produce: Callable[[Item], Made],
+    consume: Callable[[Item, Made], Result],
+    *,
+    overlap: bool = True,
+) -> Iterator[tuple[Item, Result]]:
+    """Yield `(item, consume(item, produce(item)))` for every item, in order.
+
+    With `overlap`, `consume` runs on one worker thread while this thread produces the
+    next item: the synthesis of one job (XLA, on the accelerator or the CPU's cores) and
+    the validation of the one before (MuJoCo and NumPy on the host) run at once. Both
+    release the GIL while they compute. At most two produced items wait (the one being
+    consumed and the next), so memory stays bounded when producing is faster. Each
+    result depends only on its own item, so the results are those of the sequential
+    loop (`overlap=False`). If a consumer fails, its error is raised here; on any exit
+    the queued work is cancelled and the running `consume` is allowed to finish.
+    """
+    if not overlap:
+        for item in items:
+            yield item, consume(item, produce(item))
+        return
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jaxgrasp-consume")
+    pending: tuple[Item, Future[Result]] | None = None
+    try:
+        for item in items:
+            made = produce(item)
+            # Queued behind the running consume: the worker never waits for the caller.
+            queued = (item, pool.submit(consume, item, made))
+            if pending is not None:
+                yield pending[0], pending[1].result()
+            pending = queued
+        if pending is not None:
+            yield pending[0], pending[1].result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _settings(config: SynthesisConfig, steps: int | None) -> dict:

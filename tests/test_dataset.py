@@ -73,9 +73,18 @@ def uninterrupted(tmp_path_factory):
     return out, manifest
 
 
-def test_killed_run_resumes_to_the_same_dataset(uninterrupted, tmp_path):
-    ref_dir, ref_manifest = uninterrupted
-    assert ref_manifest["complete"] and ref_manifest["jobs_done"] == 2
+KILL_SPEC = "bottle:0"  # three parts -> three jobs: a kill after the first shard leaves work
+
+
+def test_killed_run_resumes_to_the_same_dataset(tmp_path):
+    """A run killed after its first shard (the next job's validation in flight, on the
+    worker thread of the overlapped pipeline) resumes to the dataset of an uninterrupted
+    run made one stage at a time (`overlap=False`)."""
+    ref_dir = tmp_path / "sequential"
+    ref_manifest = generate_dataset(
+        KILL_SPEC, ref_dir, TINY, progress=False, log=lambda _: None, overlap=False
+    )
+    assert ref_manifest["complete"] and ref_manifest["jobs_done"] == 3
     out = tmp_path / "killed"
     script = textwrap.dedent(
         f"""
@@ -83,7 +92,7 @@ def test_killed_run_resumes_to_the_same_dataset(uninterrupted, tmp_path):
         from jaxgrasp.synthesis import SynthesisConfig
         config = DatasetConfig(num=4, steps=4, seed=5,
                                synthesis=SynthesisConfig(energy_chunk=4, device_batch=8))
-        generate_dataset({SPEC!r}, {str(out)!r}, config, progress=False)
+        generate_dataset({KILL_SPEC!r}, {str(out)!r}, config, progress=False)
         """
     )
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, start_new_session=True)
@@ -91,15 +100,16 @@ def test_killed_run_resumes_to_the_same_dataset(uninterrupted, tmp_path):
     while time.time() < deadline and not _shards(out):
         assert proc.poll() is None, "the generator exited before writing a shard"
         time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)  # mid-run: one shard written, one job in flight
+    os.killpg(proc.pid, signal.SIGKILL)  # mid-run: the third job is not even synthesized
     proc.wait()
-    assert len(_shards(out)) == 1, _shards(out)
+    written = len(_shards(out))
+    assert written in (1, 2), _shards(out)
     partial = json.loads((out / "manifest.json").read_text())
-    assert partial["jobs_done"] <= 1 and not partial["complete"]
+    assert partial["jobs_done"] <= written and not partial["complete"]
 
     logs: list[str] = []
-    manifest = generate_dataset(SPEC, out, TINY, progress=False, log=logs.append)
-    assert any("resuming: 1 of 2" in line for line in logs)
+    manifest = generate_dataset(KILL_SPEC, out, TINY, progress=False, log=logs.append)
+    assert any(f"resuming: {written} of 3" in line for line in logs), logs
     assert manifest["complete"]
     assert not list((out / "shards").glob(".*")), "stale temporary files left behind"
     for path in sorted((ref_dir / "shards").glob("*.npz")):
@@ -113,6 +123,37 @@ def test_killed_run_resumes_to_the_same_dataset(uninterrupted, tmp_path):
     assert [{k: v for k, v in j.items() if k not in drop} for j in manifest["jobs"]] == [
         {k: v for k, v in j.items() if k not in drop} for j in ref_manifest["jobs"]
     ]
+
+
+def test_pipelined_overlaps_consuming_with_producing_and_keeps_the_order():
+    """`pipelined` consumes item k on its worker while item k + 1 is produced (here the
+    consumer of item 0 waits for the producer of item 1: one stage at a time it would
+    time out), yields in order, and raises a consumer's error."""
+    import threading
+
+    from jaxgrasp.pipeline import pipelined
+
+    second_made = threading.Event()
+
+    def produce(i):
+        if i == 1:
+            second_made.set()
+        return i * 10
+
+    def consume(i, made):
+        if i == 0 and not second_made.wait(timeout=10):
+            raise AssertionError("item 1 was not produced while item 0 was consumed")
+        if i == 3:
+            raise ValueError("bad item 3")
+        return made + 1
+
+    got = []
+    with pytest.raises(ValueError, match="bad item 3"):
+        for item, result in pipelined(range(5), produce, consume):
+            got.append((item, result))
+    assert got == [(0, 1), (1, 11), (2, 21)]
+    sequential = list(pipelined(range(3), lambda i: i * 10, lambda i, m: m + 1, overlap=False))
+    assert sequential == [(0, 1), (1, 11), (2, 21)]
 
 
 def _shards(out: Path) -> list[Path]:

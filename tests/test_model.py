@@ -467,6 +467,15 @@ def test_evaluate_reports_metrics_in_range(trained, shadow):
         assert r["targets"] == 3 and r["grasps"] == 6
     assert res["tabletop"] is False
     assert all("table_ok" not in t[v] for t in res["targets"] for v in ("raw", "refined"))
+    # Validating each target while the next is sampled (the default) changes nothing.
+    one_at_a_time = evaluate(
+        model,
+        ["procedural:bottle:1"],
+        EvalConfig(num=2, refine_steps=2, sample_steps=2),
+        progress=False,
+        overlap=False,
+    )
+    assert one_at_a_time["targets"] == res["targets"]
     # A model of a tabletop dataset: the objects rest on a table, the refinement stays
     # above it, and the validation checks it (its pass rate is reported).
     on_table = evaluate(
