@@ -100,7 +100,7 @@ def test_killed_run_resumes_to_the_same_dataset(tmp_path):
     while time.time() < deadline and not _shards(out):
         assert proc.poll() is None, "the generator exited before writing a shard"
         time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)  # mid-run: the third job is not even synthesized
+    os.killpg(proc.pid, signal.SIGKILL)  # mid-run: the third job cannot have finished
     proc.wait()
     written = len(_shards(out))
     assert written in (1, 2), _shards(out)
