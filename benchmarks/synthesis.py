@@ -91,33 +91,30 @@ def run_mode(hand, mode, categories, num, seed, config, log, backend="mujoco", o
     # before it.
     jax.clear_caches()
     contact_mode = "wrap" if mode == "whole" else mode
-    scenes: dict = {}
 
-    def targets():
+    def targets():  # this thread, before the object's first synthesis: part of the wall
         for category in categories:
             obj = objects.make_object(category, seed)
+            scene = build_scene(hand, obj)
             for part in [None] if mode == "whole" else list(obj.part_names):
-                yield category, obj, part
+                yield category, obj, scene, part
 
     def synthesized(target):  # this thread: the optimizer (XLA)
-        category, obj, part = target
-        if category not in scenes:  # built before the first synthesis: part of the wall
-            scenes.clear()
-            scenes[category] = build_scene(hand, obj)
+        _, obj, _, part = target
         t0 = time.perf_counter()
         gs = synthesize(hand, obj, part, contact_mode, num=num, seed=seed, config=config)
-        return gs, scenes[category], time.perf_counter() - t0
+        return gs, time.perf_counter() - t0
 
     def validated(target, made):  # the worker thread with --overlap: MuJoCo + checks
-        _, obj, part = target
-        gs, scene, synth_s = made
+        _, obj, scene, part = target
+        gs, synth_s = made
         t0 = time.perf_counter()
         report = validate(hand, obj, gs, part=part, scene=scene, backend=backend)
         return gs, report, synth_s, time.perf_counter() - t0
 
     rows = []
     started = time.perf_counter()
-    for (category, _, part), (gs, report, synth_s, valid_s) in pipelined(
+    for (category, _, _, part), (gs, report, synth_s, valid_s) in pipelined(
         targets(), synthesized, validated, overlap=overlap
     ):
         v = report.valid

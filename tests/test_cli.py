@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -114,8 +115,6 @@ def test_cli_keeps_compiled_programs_in_the_jaxgrasp_cache(tmp_path, setting):
     """The command line turns on JAX's persistent compilation cache under
     $JAXGRASP_CACHE/xla, so a second run loads the optimizer instead of compiling it; a
     cache the caller set wins, and JAX's own switch turns it off."""
-    import os
-
     env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")}
     env["JAXGRASP_CACHE"] = str(tmp_path / "cache")
     env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"  # store even this tiny program
