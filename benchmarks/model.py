@@ -4,7 +4,7 @@ Run: python benchmarks/model.py [--train-objects SPEC] [--eval-objects SPEC]
      [--holdout SPEC] [--num 32] [--train-minutes 60] [--steps 20000]
      [--eval-num 16] [--refine-steps 200] [--refine-oversample 1] [--temperatures 1,0.5]
      [--include-invalid]
-     [--sentence-encoder wordllama] [--work DIR] [--name model] [--note ...]
+     [--sentence-encoder wordllama] [--no-anchored] [--work DIR] [--name model] [--note ...]
 Writes benchmarks/results/NAME.json (and the run's loss curve next to it).
 
 1. `generate_dataset` on the training objects (Wrap, every part; resumable, kept in
@@ -71,6 +71,13 @@ def main() -> None:
         default=None,
         help="frozen pretrained sentence encoder beside the learned word embeddings",
     )
+    ap.add_argument(
+        "--anchored",
+        action=argparse.BooleanOptionalAction,
+        default=TrainConfig.anchored,
+        help="TrainConfig.anchored: the palm placed against a cloud point the model picks "
+        "(--no-anchored: translations in the object frame, the model before session 41)",
+    )
     ap.add_argument("--name", default="model", help="results file name (without .json)")
     ap.add_argument("--work", type=Path, default=Path("out/model_benchmark"))
     ap.add_argument("--note", default="")
@@ -94,6 +101,7 @@ def main() -> None:
         max_minutes=args.train_minutes,
         include_invalid=args.include_invalid,
         sentence_encoder=args.sentence_encoder,
+        anchored=args.anchored,
     )
     result = train(data, args.work / "run", config, progress=False)
     print(

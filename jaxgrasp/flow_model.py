@@ -9,7 +9,13 @@
   (`jaxgrasp.sentence_encoder`) joins the pooled embeddings before that MLP
   (`sentence` has shape (b, 0) otherwise);
 - a velocity network: residual MLP blocks on the noisy grasp, each modulated (FiLM) by
-  the cloud feature, the instruction feature and a sinusoidal embedding of t.
+  the cloud feature, the instruction feature and a sinusoidal embedding of t;
+- with `anchored`, an anchor head: a distribution over the cloud's points (a per-point
+  key against a query from the cloud and instruction features) of where the palm goes,
+  and the chosen point's position, normal and per-point feature join the conditioning.
+  The grasp's translation is then relative to that point (`jaxgrasp.grasp_vector`), so
+  the hand is placed against the surface in front of it rather than by where surfaces
+  lie on average over the training objects.
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ class ModelConfig:
     blocks: int = 4
     token_width: int = 64
     sentence_dim: int = 0
+    anchored: bool = False
+    anchor_width: int = 64
 
 
 class PointEncoder(nnx.Module):
@@ -48,13 +56,14 @@ class PointEncoder(nnx.Module):
 
     def __call__(
         self, points: Float[Array, "b n 3"], normals: Float[Array, "b n 3"]
-    ) -> Float[Array, "b c"]:
+    ) -> tuple[Float[Array, "b c"], Float[Array, "b n f"]]:
+        """(the cloud's feature, each point's feature (f = 2 * width))."""
         h = jnp.concatenate([points * 10.0, normals], axis=-1)  # decimetres: unit scale
         h = jax.nn.gelu(self.l1(h))
         h = jax.nn.gelu(self.l2(h))
         h = self.l3(h)
         pooled = jnp.concatenate([h.max(axis=1), h.mean(axis=1)], axis=-1)
-        return self.head(jax.nn.gelu(pooled))
+        return self.head(jax.nn.gelu(pooled)), h
 
 
 class InstructionEncoder(nnx.Module):
@@ -107,7 +116,12 @@ class FlowNet(nnx.Module):
             config.vocab_size, config.token_width, c, config.sentence_dim, rngs
         )
         self.time = nnx.Linear(c, c, rngs=rngs)
-        self.cond = nnx.Linear(3 * c, c, rngs=rngs)
+        if config.anchored:
+            f, k = 2 * config.point_width, config.anchor_width
+            self.anchor_key = nnx.Linear(f, k, rngs=rngs)
+            self.anchor_query = nnx.Linear(2 * c, k, rngs=rngs)
+            self.anchor_in = nnx.Linear(6 + f, c, rngs=rngs)
+        self.cond = nnx.Linear((4 if config.anchored else 3) * c, c, rngs=rngs)
         self.inp = nnx.Linear(config.grasp_dim, config.hidden, rngs=rngs)
         self.blocks = nnx.List([_Block(config.hidden, c, rngs) for _ in range(config.blocks)])
         self.out_norm = nnx.LayerNorm(config.hidden, rngs=rngs)
@@ -115,16 +129,48 @@ class FlowNet(nnx.Module):
             config.hidden, config.grasp_dim, kernel_init=nnx.initializers.zeros, rngs=rngs
         )
 
-    def encode(self, points, normals, tokens, sentence, repeat: int = 1) -> Float[Array, "b c2"]:
-        """The conditioning feature. `repeat` grasps share each cloud: points / normals
-        have shape (b / repeat, n, 3), tokens (b, l), sentence (b, sentence_dim)."""
+    def features(
+        self, points, normals, tokens, sentence, repeat: int = 1
+    ) -> tuple[Float[Array, "b c2"], Float[Array, "bc n f"]]:
+        """(cloud + instruction feature per grasp, per-point features per cloud).
+        `repeat` grasps share each cloud: points / normals have shape (b / repeat, n, 3),
+        tokens (b, l), sentence (b, sentence_dim)."""
         if sentence.shape[-1] != self.config.sentence_dim:
             raise ValueError(
                 f"sentence vectors have size {sentence.shape[-1]}, the network takes "
                 f"{self.config.sentence_dim}"
             )
-        cloud = jnp.repeat(self.points(points, normals), repeat, axis=0)
-        return jnp.concatenate([cloud, self.text(tokens, sentence)], axis=-1)
+        cloud, per_point = self.points(points, normals)
+        cloud = jnp.repeat(cloud, repeat, axis=0)
+        return jnp.concatenate([cloud, self.text(tokens, sentence)], axis=-1), per_point
+
+    def anchor_logits(self, base, per_point, repeat: int = 1) -> Float[Array, "b n"]:
+        """Unnormalised log-probabilities of each cloud point as a grasp's anchor.
+        Shapes: base (b, 2c) from `features`, per_point (b / repeat, n, f)."""
+        key = jnp.repeat(self.anchor_key(per_point), repeat, axis=0)
+        query = self.anchor_query(base)
+        return jnp.einsum("bnk,bk->bn", key, query) / jnp.sqrt(float(query.shape[-1]))
+
+    def condition(self, base, points, normals, per_point, anchor=None, repeat: int = 1):
+        """The velocity network's conditioning: `base` (b, 2c), plus, for an anchored
+        network, the anchor point's features (`anchor`: index into each grasp's cloud,
+        shape (b,))."""
+        if not self.config.anchored:
+            return base
+        if anchor is None:
+            raise ValueError("an anchored network needs each grasp's anchor point")
+        at = anchor[:, None, None]
+
+        def pick(x):  # each grasp's anchor row of its (shared) cloud
+            return jnp.take_along_axis(jnp.repeat(x, repeat, axis=0), at, axis=1)[:, 0]
+
+        h = jnp.concatenate([pick(points) * 10.0, pick(normals), pick(per_point)], axis=-1)
+        return jnp.concatenate([base, self.anchor_in(h)], axis=-1)
+
+    def encode(self, points, normals, tokens, sentence, repeat: int = 1, anchor=None):
+        """The conditioning feature of each grasp (`features` then `condition`)."""
+        base, per_point = self.features(points, normals, tokens, sentence, repeat)
+        return self.condition(base, points, normals, per_point, anchor, repeat)
 
     def velocity(self, cond, x_t: Float[Array, "b d"], t: Float[Array, " b"]):
         te = self.time(jax.nn.gelu(time_embedding(t, self.config.cond_width)))
@@ -134,5 +180,6 @@ class FlowNet(nnx.Module):
             h = block(h, c)
         return self.out(jax.nn.gelu(self.out_norm(h)))
 
-    def __call__(self, points, normals, tokens, sentence, x_t, t, repeat: int = 1):
-        return self.velocity(self.encode(points, normals, tokens, sentence, repeat), x_t, t)
+    def __call__(self, points, normals, tokens, sentence, x_t, t, repeat: int = 1, anchor=None):
+        cond = self.encode(points, normals, tokens, sentence, repeat, anchor)
+        return self.velocity(cond, x_t, t)

@@ -6,7 +6,10 @@ velocity field from noise (t = 0) to grasps (t = 1) in `steps` Euler or midpoint
 and returns a `GraspSet` (pregrasp / squeeze joints from `sim.grasp_stages`, with the
 training dataset's settings). The noise
 is scaled by `temperature` (1: the learned distribution; below 1 the samples gather
-towards its modes, as in temperature sampling of normalizing flows).
+towards its modes, as in temperature sampling of normalizing flows). An anchored model
+(`TrainConfig.anchored`) first draws, for each sample, the cloud point its palm goes
+against from its anchor head (at the same temperature: 0 takes the likeliest point), and
+its translations are relative to that point.
 """
 
 from __future__ import annotations
@@ -28,7 +31,14 @@ from jaxgrasp.grasp_vector import Normalizer, from_vector
 from jaxgrasp.instruction import InstructionError, Tokenizer, parse_instruction
 from jaxgrasp.sentence_encoder import SentenceEncoderName, sentence_vectors
 from jaxgrasp.synthesis import SynthesisConfig
-from jaxgrasp.training import RUN_FILE, TrainConfig, TrainingError, model_config, restore_params
+from jaxgrasp.training import (
+    RUN_FILE,
+    TrainConfig,
+    TrainingError,
+    model_config,
+    recorded_settings,
+    restore_params,
+)
 from kinematics import HandModel, load_hand
 from sim.grasps import grasp_stages
 
@@ -88,7 +98,7 @@ class GraspGenerator:
             raise TrainingError(f"no training run at {run} (missing {RUN_FILE}); jaxgrasp train")
         info = json.loads((run / RUN_FILE).read_text())
         try:
-            config = TrainConfig(**info["config"])
+            config = TrainConfig(**recorded_settings(info))
         except (TypeError, TrainingError) as e:  # an unknown or invalid setting
             raise TrainingError(f"{run / RUN_FILE}: {e}") from None
         tokenizer = Tokenizer.from_json(info["tokenizer"])
@@ -178,7 +188,7 @@ def generate(
         raise GenerationError(str(e)) from None
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(pts), model.n_points, replace=len(pts) < model.n_points)
-    z = _integrate(
+    z, origin = _integrate(
         model.graphdef,
         model.params,
         jnp.asarray(pts[idx])[None],
@@ -192,6 +202,7 @@ def generate(
         method,
     )
     x = model.normalizer.denormalize(np.asarray(z, dtype=np.float64))
+    x[:, :3] += np.asarray(origin, dtype=np.float64)  # an anchored model's anchor points
     pos, quat, q = from_vector(x)
     lo, hi = np.asarray(model.hand.q_range, dtype=np.float64).T
     q = np.clip(q, lo, hi)
@@ -221,8 +232,20 @@ def _mode_of(fingers: tuple[str, ...]) -> str:
 
 @functools.partial(jax.jit, static_argnums=(0, 8, 9, 10))
 def _integrate(graphdef, params, pts, nrm, tokens, sentence, key, temperature, num, steps, method):
+    """Normalised grasp vectors (num, d) and the points their translations are relative
+    to (num, 3; zeros for a network that is not anchored)."""
     net = nnx.merge(graphdef, params)
-    cond = jnp.repeat(net.encode(pts, nrm, tokens, sentence), num, axis=0)  # one cloud, one text
+    base, per_point = net.features(pts, nrm, tokens, sentence)  # one cloud, one text
+    base = jnp.repeat(base, num, axis=0)
+    anchor = jnp.zeros(num, jnp.int32)
+    if net.config.anchored:
+        logits = net.anchor_logits(base[:1], per_point)[0]
+        # The anchor's temperature is the noise's: below 1, the likelier points.
+        drawn = jax.random.categorical(
+            jax.random.fold_in(key, 1), logits / jnp.maximum(temperature, 1e-6), shape=(num,)
+        )
+        anchor = jnp.where(temperature > 0, drawn, jnp.argmax(logits)).astype(jnp.int32)
+    cond = net.condition(base, pts, nrm, per_point, anchor, repeat=num)
     x = temperature * jax.random.normal(key, (num, net.config.grasp_dim))
     dt = 1.0 / steps
 
@@ -233,7 +256,9 @@ def _integrate(graphdef, params, pts, nrm, tokens, sentence, key, temperature, n
             v = net.velocity(cond, x + 0.5 * dt * v, t + 0.5 * dt)
         return x + dt * v
 
-    return jax.lax.fori_loop(0, steps, body, x)
+    x = jax.lax.fori_loop(0, steps, body, x)
+    origin = pts[0][anchor] if net.config.anchored else jnp.zeros((num, 3), pts.dtype)
+    return x, origin
 
 
 def _check_cloud(points, normals) -> tuple[np.ndarray, np.ndarray]:

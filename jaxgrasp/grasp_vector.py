@@ -4,6 +4,9 @@ A grasp is `[T (3), R as 6D (first two columns of the rotation matrix, 6), q (n_
 the 6D rotation is continuous (Zhou et al. 2019), unlike quaternions, so a regressor or a
 flow can move through it smoothly; `from_vector` maps any 6D back to a rotation by
 Gram-Schmidt, so every sample is a valid pose.
+
+An anchored model (`ModelConfig.anchored`) gives T relative to an anchor: the point of the
+object cloud nearest the palm (`palm_points`, `nearest_anchors`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Float
 
+from kinematics import HandModel
 from kinematics._rotations import quat_to_mat
 from sim.grasps import mat_to_quat
 
@@ -46,6 +50,40 @@ def from_vector(
     e3 = np.cross(e1, e2)
     rot = np.stack([e1, e2, e3], axis=-1)
     return x[:, :3], mat_to_quat(rot), x[:, 9:]
+
+
+def palm_offset(hand: HandModel) -> Float[np.ndarray, " 3"]:
+    """The palm's contact candidate in the root frame (the root origin for a hand whose
+    palm candidate is not on its root body, or that has none). Shape: (3,)."""
+    c = hand.contacts
+    for i, (finger, body) in enumerate(zip(c.finger, c.body, strict=True)):
+        if finger == "palm" and body == 0:
+            return np.asarray(c.points[i], dtype=np.float64)
+    return np.zeros(3)
+
+
+def palm_points(
+    hand: HandModel, root_pos: Float[np.ndarray, "n 3"], root_quat: Float[np.ndarray, "n 4"]
+) -> Float[np.ndarray, "n 3"]:
+    """Where each grasp's palm candidate lies (object frame). Shape: (n, 3)."""
+    rot = np.asarray(quat_to_mat(jnp.asarray(root_quat, jnp.float32)), dtype=np.float64)
+    return np.asarray(root_pos, dtype=np.float64) + rot @ palm_offset(hand)
+
+
+def nearest_anchors(
+    points: Float[np.ndarray, "b n 3"], palms: Float[np.ndarray, "b 3"], sigma: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each palm's nearest cloud point and a soft target around it (one cloud per
+    palm, or one cloud of shape (1, n, 3) for all).
+
+    Returns (index of the nearest point, shape (b,); log-probabilities over the cloud,
+    proportional to exp(-d^2 / (2 sigma^2)), shape (b, n))."""
+    d2 = np.sum((np.asarray(points) - np.asarray(palms)[:, None, :]) ** 2, axis=-1)
+    logits = -d2 / (2.0 * sigma**2)
+    # Relative to the nearest point: finite however far the palm is from the cloud.
+    logits -= logits.max(axis=1, keepdims=True)
+    logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    return d2.argmin(axis=1), logp.astype(np.float32)
 
 
 def _unit(v: np.ndarray, default: np.ndarray | None) -> np.ndarray:

@@ -22,7 +22,14 @@ from jaxgrasp.dataset import DatasetError, GraspDataset
 from jaxgrasp.evaluation import EvalConfig, evaluate, joint_entropy
 from jaxgrasp.generator import GenerationError, GraspGenerator, estimate_normals, generate
 from jaxgrasp.grasp_set import GraspSet
-from jaxgrasp.grasp_vector import Normalizer, from_vector, to_vector
+from jaxgrasp.grasp_vector import (
+    Normalizer,
+    from_vector,
+    nearest_anchors,
+    palm_offset,
+    palm_points,
+    to_vector,
+)
 from jaxgrasp.initialization import initial_poses
 from jaxgrasp.instruction import InstructionError, Tokenizer, parse_instruction
 from jaxgrasp.objects import make_object
@@ -119,6 +126,28 @@ def test_normalizer_keeps_constant_dimensions_finite():
     norm = Normalizer.fit(x)
     z = norm.normalize(x)
     assert np.all(np.isfinite(z)) and np.allclose(norm.denormalize(z), x, atol=1e-5)
+
+
+def test_anchor_targets_stay_finite_and_peak_at_the_nearest_point(shadow):
+    # The palm candidate sits on the root body, so it moves rigidly with the root pose.
+    offset = palm_offset(shadow)
+    assert 0.01 < np.linalg.norm(offset) < 0.1
+    quat = np.array([[0.0, 0.0, 0.0, 1.0]])  # half a turn about z
+    np.testing.assert_allclose(
+        palm_points(shadow, np.array([[1.0, 2.0, 3.0]]), quat)[0],
+        [1.0 - offset[0], 2.0 - offset[1], 3.0 + offset[2]],
+        atol=1e-6,
+    )
+    cloud = np.random.default_rng(0).uniform(-0.05, 0.05, size=(1, 64, 3))
+    # On the cloud, beside it, and a kilometre away (where exp(-d^2) underflows).
+    palms = np.stack([cloud[0, 7], cloud[0, 3] + 1e-3, [1000.0, 0.0, 0.0]])
+    index, logp = nearest_anchors(cloud, palms, sigma=0.01)
+    d = np.linalg.norm(cloud[0][None] - palms[:, None], axis=-1)
+    np.testing.assert_array_equal(index, d.argmin(1))
+    assert index[0] == 7 and index[1] == 3
+    assert np.all(np.isfinite(logp))
+    np.testing.assert_allclose(np.exp(logp).sum(1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(logp.argmax(1), index)
 
 
 def test_partial_view_sees_one_side():
@@ -237,6 +266,70 @@ def test_tiny_model_overfits_and_checkpoint_restores(trained, shadow):
         mine = np.array([p == part for p in ds.parts])
         d = np.linalg.norm(z[:, None] - train_z[None], axis=-1)
         assert np.median(d[:, mine].min(1)) < np.median(d[:, ~mine].min(1))
+
+
+@pytest.fixture(scope="module")
+def object_frame(shadow, trained, tmp_path_factory):
+    """A model whose translations are in the object frame (not anchored; the only kind
+    before session 41)."""
+    data = trained[0]
+    run = tmp_path_factory.mktemp("object_frame") / "run"
+    return data, train(data, run, dataclasses.replace(TINY, anchored=False), progress=False)
+
+
+def test_anchored_model_places_the_palm_from_the_cloud(trained, shadow):
+    data, result = trained  # anchored: the default
+    model = GraspGenerator.load(result.run)
+    assert json.loads((result.run / "run.json").read_text())["config"]["anchored"]
+    obj = make_object("bottle", 0)
+    pts, nrm = np.asarray(obj.points), np.asarray(obj.normals)
+    ds = GraspDataset(data)
+    train_palms = palm_points(shadow, ds.root_pos, ds.root_quat)
+    for part, text in zip(("body", "cap"), CAPTIONS, strict=True):
+        g = generate(model, pts, text, 16, normals=nrm, seed=1)
+        # Translations are relative to the anchor drawn from the cloud; put back in the
+        # object frame, the palms land near the instructed part's training palms.
+        d = np.linalg.norm(
+            palm_points(shadow, g.root_pos, g.root_quat)[:, None] - train_palms, axis=-1
+        )
+        mine = np.array([p == part for p in ds.parts])
+        assert np.median(d[:, mine].min(1)) < 0.5 * np.median(d[:, ~mine].min(1))
+    # The anchor draw is part of the seed; temperature 0 takes the likeliest anchor.
+    a = generate(model, pts, CAPTIONS[1], 8, normals=nrm, seed=2, steps=4)
+    b = generate(model, pts, CAPTIONS[1], 8, normals=nrm, seed=2, steps=4)
+    np.testing.assert_array_equal(a.root_pos, b.root_pos)
+    cold = generate(model, pts, CAPTIONS[1], 4, normals=nrm, seed=2, temperature=0.0)
+    np.testing.assert_allclose(cold.root_pos, cold.root_pos[:1].repeat(4, 0), atol=1e-6)
+
+
+def test_object_frame_model_learns_and_older_runs_load_as_one(object_frame, tmp_path):
+    data, result = object_frame
+    first = np.mean([v for _, v in result.losses[:3]])
+    last = np.mean([v for _, v in result.losses[-5:]])
+    assert last < 0.35 * first, (first, last)
+    model = GraspGenerator.load(result.run)
+    obj = make_object("bottle", 0)
+    ds = GraspDataset(data)
+    norm = model.normalizer
+    train_z = norm.normalize(to_vector(ds.root_pos, ds.root_quat, ds.q_grasp))
+    for part, text in zip(("body", "cap"), CAPTIONS, strict=True):
+        g = generate(model, np.asarray(obj.points), text, 16, normals=np.asarray(obj.normals))
+        z = norm.normalize(to_vector(g.root_pos, g.root_quat, g.q_grasp))
+        mine = np.array([p == part for p in ds.parts])
+        d = np.linalg.norm(z[:, None] - train_z[None], axis=-1)
+        assert np.median(d[:, mine].min(1)) < np.median(d[:, ~mine].min(1))
+    # A run written before session 41 records no anchor settings: it is one of these.
+    old = shutil.copytree(result.run, tmp_path / "old_run")
+    info = json.loads((old / "run.json").read_text())
+    for key in ("anchored", "anchor_sigma", "anchor_weight"):
+        del info["config"][key]
+    (old / "run.json").write_text(json.dumps(info))
+    pts = np.asarray(obj.points)
+    a = generate(model, pts, CAPTIONS[0], 4, seed=1, steps=4)
+    b = generate(GraspGenerator.load(old), pts, CAPTIONS[0], 4, seed=1, steps=4)
+    np.testing.assert_array_equal(a.root_pos, b.root_pos)
+    resumed = train(data, old, dataclasses.replace(TINY, anchored=False), progress=False)
+    assert resumed.steps_run == 0  # the same settings: it resumes (and is done)
 
 
 def test_sampling_is_deterministic_for_a_seed(trained):
