@@ -33,7 +33,8 @@ class ModelConfig:
     """Network sizes. Fields: grasp_dim (3 + 6 + n_q), vocab_size, point_width (per-point
     MLP width), cond_width (cloud / text / time features), hidden (velocity MLP width),
     blocks (residual blocks), token_width (word embedding size), sentence_dim (size of
-    the frozen sentence vectors; 0: none)."""
+    the frozen sentence vectors; 0: none), anchored (the anchor head, with translations
+    relative to the chosen cloud point), anchor_width (its key / query size)."""
 
     grasp_dim: int
     vocab_size: int

@@ -245,27 +245,33 @@ def test_missing_sentence_encoder_package_is_a_clear_error(trained, tmp_path, mo
         sentence_encoder.cache_clear()
 
 
-def test_tiny_model_overfits_and_checkpoint_restores(trained, shadow):
-    data, result = trained
+def assert_learned(data: Path, result) -> GraspGenerator:
+    """The loss fell, and samples land near the training grasps of the instructed part
+    (memorised). Returns the model loaded from the run."""
     first = np.mean([v for _, v in result.losses[:3]])
     last = np.mean([v for _, v in result.losses[-5:]])
     assert last < 0.35 * first, (first, last)
     model = GraspGenerator.load(result.run)
-    assert model.step == TINY.steps
-    for a, b in zip(jax.tree.leaves(result.params), jax.tree.leaves(model.params), strict=True):
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    # Samples land near the training grasps of the instructed part (memorised).
     ds = GraspDataset(data)
     norm = model.normalizer
     obj = make_object("bottle", 0)
+    train_z = norm.normalize(to_vector(ds.root_pos, ds.root_quat, ds.q_grasp))
     for part, text in zip(("body", "cap"), CAPTIONS, strict=True):
         g = generate(model, np.asarray(obj.points), text, 16, normals=np.asarray(obj.normals))
         assert g.part == part and g.count == 16
         z = norm.normalize(to_vector(g.root_pos, g.root_quat, g.q_grasp))
-        train_z = norm.normalize(to_vector(ds.root_pos, ds.root_quat, ds.q_grasp))
         mine = np.array([p == part for p in ds.parts])
         d = np.linalg.norm(z[:, None] - train_z[None], axis=-1)
         assert np.median(d[:, mine].min(1)) < np.median(d[:, ~mine].min(1))
+    return model
+
+
+def test_tiny_model_overfits_and_checkpoint_restores(trained, shadow):
+    data, result = trained
+    model = assert_learned(data, result)
+    assert model.step == TINY.steps
+    for a, b in zip(jax.tree.leaves(result.params), jax.tree.leaves(model.params), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
 @pytest.fixture(scope="module")
@@ -304,20 +310,8 @@ def test_anchored_model_places_the_palm_from_the_cloud(trained, shadow):
 
 def test_object_frame_model_learns_and_older_runs_load_as_one(object_frame, tmp_path):
     data, result = object_frame
-    first = np.mean([v for _, v in result.losses[:3]])
-    last = np.mean([v for _, v in result.losses[-5:]])
-    assert last < 0.35 * first, (first, last)
-    model = GraspGenerator.load(result.run)
+    model = assert_learned(data, result)
     obj = make_object("bottle", 0)
-    ds = GraspDataset(data)
-    norm = model.normalizer
-    train_z = norm.normalize(to_vector(ds.root_pos, ds.root_quat, ds.q_grasp))
-    for part, text in zip(("body", "cap"), CAPTIONS, strict=True):
-        g = generate(model, np.asarray(obj.points), text, 16, normals=np.asarray(obj.normals))
-        z = norm.normalize(to_vector(g.root_pos, g.root_quat, g.q_grasp))
-        mine = np.array([p == part for p in ds.parts])
-        d = np.linalg.norm(z[:, None] - train_z[None], axis=-1)
-        assert np.median(d[:, mine].min(1)) < np.median(d[:, ~mine].min(1))
     # A run written before session 41 records no anchor settings: it is one of these.
     old = shutil.copytree(result.run, tmp_path / "old_run")
     info = json.loads((old / "run.json").read_text())
