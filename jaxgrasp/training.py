@@ -286,14 +286,11 @@ def train(
 
     def batch_at(step: int) -> tuple:
         rng = np.random.default_rng([config.seed, step])
-        anchors = rng.integers(len(data), size=config.batch_size // group)
-        objects = data.object_index[anchors]
-        # Each anchor's cloud is shared with (group - 1) more grasps of the same object.
+        leads = rng.integers(len(data), size=config.batch_size // group)
+        objects = data.object_index[leads]
+        # Each lead grasp's cloud is shared with (group - 1) more grasps of its object.
         idx = np.concatenate(
-            [
-                [a, *rng.choice(by_object[o], group - 1)]
-                for a, o in zip(anchors, objects, strict=True)
-            ]
+            [[g, *rng.choice(by_object[o], group - 1)] for g, o in zip(leads, objects, strict=True)]
         ).astype(np.int64)
         pts, nrm = clouds.sample(rng, objects, config.n_points, config.partial_fraction)
         x1, anchor, logp = targets[idx], np.zeros(len(idx), np.int32), np.zeros((len(idx), 1))
