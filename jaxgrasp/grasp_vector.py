@@ -6,7 +6,7 @@ flow can move through it smoothly; `from_vector` maps any 6D back to a rotation 
 Gram-Schmidt, so every sample is a valid pose.
 
 An anchored model (`ModelConfig.anchored`) gives T relative to an anchor: the point of the
-object cloud nearest the palm (`palm_points`, `nearest_anchors`).
+object cloud nearest the palm (`palm_points`, `anchored_vectors`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from jaxtyping import Float
 
 from kinematics import HandModel
 from kinematics._rotations import quat_to_mat
-from sim.grasps import mat_to_quat
+from sim.grasps import mat_to_quat, rotate
 
 ROT_DIM = 6
 
@@ -52,22 +52,14 @@ def from_vector(
     return x[:, :3], mat_to_quat(rot), x[:, 9:]
 
 
-def palm_offset(hand: HandModel) -> Float[np.ndarray, " 3"]:
-    """The palm's contact candidate in the root frame (the root origin for a hand whose
-    palm candidate is not on its root body, or that has none). Shape: (3,)."""
-    c = hand.contacts
-    for i, (finger, body) in enumerate(zip(c.finger, c.body, strict=True)):
-        if finger == "palm" and body == 0:
-            return np.asarray(c.points[i], dtype=np.float64)
-    return np.zeros(3)
-
-
 def palm_points(
     hand: HandModel, root_pos: Float[np.ndarray, "n 3"], root_quat: Float[np.ndarray, "n 4"]
 ) -> Float[np.ndarray, "n 3"]:
-    """Where each grasp's palm candidate lies (object frame). Shape: (n, 3)."""
-    rot = np.asarray(quat_to_mat(jnp.asarray(root_quat, jnp.float32)), dtype=np.float64)
-    return np.asarray(root_pos, dtype=np.float64) + rot @ palm_offset(hand)
+    """Where each grasp's palm origin (`HandSpec.palm.origin`, a point on the palm's
+    front face) lies, for unit root quaternions (wxyz). Shape: (n, 3)."""
+    if hand.spec is None:
+        raise ValueError(f"hand '{hand.name}' has no palm frame in its HandSpec")
+    return np.asarray(root_pos, dtype=np.float64) + rotate(root_quat, hand.spec.palm.origin)
 
 
 def nearest_anchors(
@@ -84,6 +76,22 @@ def nearest_anchors(
     logits -= logits.max(axis=1, keepdims=True)
     logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
     return d2.argmin(axis=1), logp.astype(np.float32)
+
+
+def anchored_vectors(
+    vectors: Float[np.ndarray, "b d"],
+    points: Float[np.ndarray, "b n 3"],
+    palms: Float[np.ndarray, "b 3"],
+    sigma: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Grasp vectors with T relative to each palm's nearest cloud point (clouds as for
+    `nearest_anchors`). Returns (vectors, shape (b, d); the points' indices, shape (b,);
+    the soft targets, shape (b, n))."""
+    index, logp = nearest_anchors(points, palms, sigma)
+    clouds = np.broadcast_to(points, (len(index), *np.shape(points)[1:]))
+    rel = np.array(vectors, dtype=np.float32)
+    rel[:, :3] -= clouds[np.arange(len(index)), index]
+    return rel, index, logp
 
 
 def _unit(v: np.ndarray, default: np.ndarray | None) -> np.ndarray:

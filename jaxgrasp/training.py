@@ -43,7 +43,7 @@ from energies._checks import (
 from jaxgrasp._io import write_json_atomic
 from jaxgrasp.dataset import GraspDataset
 from jaxgrasp.flow_model import FlowNet, ModelConfig
-from jaxgrasp.grasp_vector import Normalizer, nearest_anchors, palm_points, to_vector
+from jaxgrasp.grasp_vector import Normalizer, anchored_vectors, palm_points, to_vector
 from jaxgrasp.instruction import InstructionError, Tokenizer
 from jaxgrasp.point_views import partial_views
 from jaxgrasp.sentence_encoder import (
@@ -254,19 +254,21 @@ def train(
         raise TrainingError(str(e)) from None
     vectors = to_vector(data.root_pos, data.root_quat, data.q_grasp)
     clouds = CloudSampler(data, config.n_views)
-    palms = None
+    palms, stats = None, vectors
     if config.anchored:
         palms = palm_points(load_hand(data.hand), data.root_pos, data.root_quat)
         # Statistics of the translations relative to the whole cloud's nearest point.
         stats = vectors.copy()
         for o, cloud in enumerate(clouds.points):
             mine = np.flatnonzero(data.object_index == o)
-            at, _ = nearest_anchors(cloud[None], palms[mine], config.anchor_sigma)
-            stats[mine, :3] -= cloud[at]
-    run_info = _run_info(out, data, config, vectors if palms is None else stats)
+            stats[mine] = anchored_vectors(
+                vectors[mine], cloud[None], palms[mine], config.anchor_sigma
+            )[0]
+    run_info = _run_info(out, data, config, stats)
     normalizer = Normalizer.from_json(run_info["normalizer"])
     tokenizer = Tokenizer.from_json(run_info["tokenizer"])
-    targets = normalizer.normalize(vectors).astype(np.float32)
+    # Anchored targets depend on each batch's sampled cloud (batch_at).
+    targets = None if palms is not None else normalizer.normalize(vectors).astype(np.float32)
     tokens = tokenizer.encode(data.captions)
 
     net = FlowNet(
@@ -293,12 +295,14 @@ def train(
             [[g, *rng.choice(by_object[o], group - 1)] for g, o in zip(leads, objects, strict=True)]
         ).astype(np.int64)
         pts, nrm = clouds.sample(rng, objects, config.n_points, config.partial_fraction)
-        x1, anchor, logp = targets[idx], np.zeros(len(idx), np.int32), np.zeros((len(idx), 1))
-        if palms is not None:
+        if palms is None:
+            assert targets is not None
+            x1, anchor, logp = targets[idx], np.zeros(len(idx)), np.zeros((len(idx), 1))
+        else:
             cloud = np.repeat(pts, group, axis=0)
-            anchor, logp = nearest_anchors(cloud, palms[idx], config.anchor_sigma)
-            rel = vectors[idx].copy()
-            rel[:, :3] -= cloud[np.arange(len(idx)), anchor]
+            rel, anchor, logp = anchored_vectors(
+                vectors[idx], cloud, palms[idx], config.anchor_sigma
+            )
             x1 = normalizer.normalize(rel).astype(np.float32)
         batch = (pts, nrm, tokens[idx], sentences[idx], x1, anchor.astype(np.int32))
         return (*batch, logp.astype(np.float32), jax.random.fold_in(key, step))

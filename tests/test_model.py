@@ -24,9 +24,9 @@ from jaxgrasp.generator import GenerationError, GraspGenerator, estimate_normals
 from jaxgrasp.grasp_set import GraspSet
 from jaxgrasp.grasp_vector import (
     Normalizer,
+    anchored_vectors,
     from_vector,
     nearest_anchors,
-    palm_offset,
     palm_points,
     to_vector,
 )
@@ -129,8 +129,8 @@ def test_normalizer_keeps_constant_dimensions_finite():
 
 
 def test_anchor_targets_stay_finite_and_peak_at_the_nearest_point(shadow):
-    # The palm candidate sits on the root body, so it moves rigidly with the root pose.
-    offset = palm_offset(shadow)
+    # The palm origin is fixed in the root frame, so it moves rigidly with the root pose.
+    offset = np.asarray(shadow.spec.palm.origin)
     assert 0.01 < np.linalg.norm(offset) < 0.1
     quat = np.array([[0.0, 0.0, 0.0, 1.0]])  # half a turn about z
     np.testing.assert_allclose(
@@ -148,6 +148,12 @@ def test_anchor_targets_stay_finite_and_peak_at_the_nearest_point(shadow):
     assert np.all(np.isfinite(logp))
     np.testing.assert_allclose(np.exp(logp).sum(1), 1.0, rtol=1e-5)
     np.testing.assert_array_equal(logp.argmax(1), index)
+    # Translations relative to the nearest point; one cloud shared by every palm.
+    vectors = np.arange(3 * 12, dtype=np.float32).reshape(3, 12)
+    rel, shared, _ = anchored_vectors(vectors, cloud, palms, sigma=0.01)
+    np.testing.assert_array_equal(shared, index)
+    np.testing.assert_allclose(rel[:, :3], vectors[:, :3] - cloud[0, index], rtol=1e-6)
+    np.testing.assert_array_equal(rel[:, 3:], vectors[:, 3:])
 
 
 def test_partial_view_sees_one_side():
