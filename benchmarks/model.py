@@ -3,8 +3,10 @@
 Run: python benchmarks/model.py [--train-objects SPEC] [--eval-objects SPEC]
      [--holdout SPEC] [--num 32] [--train-minutes 60] [--steps 20000]
      [--eval-num 16] [--refine-steps 200] [--refine-oversample 1] [--temperatures 1,0.5]
+     [--anchor-temperature T]
      [--include-invalid]
      [--sentence-encoder wordllama] [--no-anchored] [--work DIR] [--name model] [--note ...]
+     [--evaluate-only]
 Writes benchmarks/results/NAME.json (and the run's loss curve next to it).
 
 1. `generate_dataset` on the training objects (Wrap, every part; resumable, kept in
@@ -16,11 +18,14 @@ Writes benchmarks/results/NAME.json (and the run's loss curve next to it).
    (over every held-out target) at the first temperature and the same for each in
    `by_temperature`, train_minutes, the per-split table (DexVLG Table 2 layout), the
    dataset's size, compile time and steady step time of training, versions and hardware.
+   With --evaluate-only, step 3 alone, on the run an earlier call left in --work (a
+   finished one: its settings come from its run.json); the training figures are null.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -35,7 +40,7 @@ from jaxgrasp.evaluation import EvalConfig, evaluate, format_table  # noqa: E402
 from jaxgrasp.generator import GraspGenerator  # noqa: E402
 from jaxgrasp.objects import categories  # noqa: E402
 from jaxgrasp.sentence_encoder import SENTENCE_ENCODERS  # noqa: E402
-from jaxgrasp.training import TrainConfig, train  # noqa: E402
+from jaxgrasp.training import RUN_FILE, TrainConfig, recorded_settings, train  # noqa: E402
 
 HOLDOUT = "screwdriver"
 
@@ -64,6 +69,13 @@ def main() -> None:
         help="sampling temperatures to evaluate, comma-separated; the first gives the "
         "top-level figures",
     )
+    ap.add_argument(
+        "--anchor-temperature",
+        type=float,
+        default=None,
+        help="EvalConfig.anchor_temperature: an anchored model's temperature for drawing "
+        "where each palm goes (default: each of --temperatures)",
+    )
     ap.add_argument("--include-invalid", action="store_true")
     ap.add_argument(
         "--sentence-encoder",
@@ -81,34 +93,42 @@ def main() -> None:
     ap.add_argument("--name", default="model", help="results file name (without .json)")
     ap.add_argument("--work", type=Path, default=Path("out/model_benchmark"))
     ap.add_argument("--note", default="")
+    ap.add_argument(
+        "--evaluate-only",
+        action="store_true",
+        help="evaluate the run already in --work (no dataset generation, no training)",
+    )
     args = ap.parse_args()
     try:
         temperatures = [float(t) for t in args.temperatures.split(",")]
     except ValueError:
         ap.error(f"--temperatures takes comma-separated numbers, got '{args.temperatures}'")
 
-    t0 = time.perf_counter()
-    manifest = generate_dataset(
-        args.train_objects, args.work / "dataset", DatasetConfig(num=args.num), progress=False
-    )
-    dataset_s = time.perf_counter() - t0
-    data = GraspDataset(args.work / "dataset", include_invalid=args.include_invalid)
-    print(f"dataset: {len(data)} training grasps ({dataset_s / 60:.1f} min)", flush=True)
-
-    config = TrainConfig(
-        steps=args.steps,
-        batch_size=args.batch_size,
-        max_minutes=args.train_minutes,
-        include_invalid=args.include_invalid,
-        sentence_encoder=args.sentence_encoder,
-        anchored=args.anchored,
-    )
-    result = train(data, args.work / "run", config, progress=False)
-    print(
-        f"trained {result.step} steps in {result.train_seconds / 60:.1f} min "
-        f"(compile {result.compile_s:.1f} s)",
-        flush=True,
-    )
+    if args.evaluate_only:
+        data, manifest, config = _finished_run(args.work)
+        dataset_s, result = None, None
+    else:
+        t0 = time.perf_counter()
+        manifest = generate_dataset(
+            args.train_objects, args.work / "dataset", DatasetConfig(num=args.num), progress=False
+        )
+        dataset_s = time.perf_counter() - t0
+        data = GraspDataset(args.work / "dataset", include_invalid=args.include_invalid)
+        print(f"dataset: {len(data)} training grasps ({dataset_s / 60:.1f} min)", flush=True)
+        config = TrainConfig(
+            steps=args.steps,
+            batch_size=args.batch_size,
+            max_minutes=args.train_minutes,
+            include_invalid=args.include_invalid,
+            sentence_encoder=args.sentence_encoder,
+            anchored=args.anchored,
+        )
+        result = train(data, args.work / "run", config, progress=False)
+        print(
+            f"trained {result.step} steps in {result.train_seconds / 60:.1f} min "
+            f"(compile {result.compile_s:.1f} s)",
+            flush=True,
+        )
 
     model = GraspGenerator.load(args.work / "run")
     refs = parse_objects(args.eval_objects) + parse_objects(args.holdout)
@@ -119,6 +139,7 @@ def main() -> None:
             refine_steps=args.refine_steps,
             refine_oversample=args.refine_oversample,
             temperature=temperature,
+            anchor_temperature=args.anchor_temperature,
         )
         ev = evaluate(model, refs, eval_config, train_objects=data.object_refs)
         ev["table"] = format_table(ev["rows"])
@@ -150,18 +171,22 @@ def main() -> None:
             }
             for t, e in zip(temperatures, evals, strict=True)
         ],
-        "train_minutes": result.train_seconds / 60.0,
-        "train_steps": result.step,
-        "train_compile_s": result.compile_s,
-        "ms_per_train_step": 1e3 * result.train_seconds / max(result.steps_run, 1),
-        "final_loss": result.losses[-1][1] if result.losses else None,
+        # With --evaluate-only the run was trained by an earlier call: no training figures.
+        "train_minutes": None if result is None else result.train_seconds / 60.0,
+        "train_steps": None if result is None else result.step,
+        "train_compile_s": None if result is None else result.compile_s,
+        "ms_per_train_step": (
+            None if result is None else 1e3 * result.train_seconds / max(result.steps_run, 1)
+        ),
+        "final_loss": result.losses[-1][1] if result is not None and result.losses else None,
+        "evaluate_only": args.evaluate_only,
         "dataset": {
-            "objects": args.train_objects,
+            "objects": ",".join(data.object_refs) if args.evaluate_only else args.train_objects,
             "grasps_optimized": int(sum(j["generated"] for j in manifest["jobs"])),
             "grasps_valid": int(sum(j["valid"] for j in manifest["jobs"])),
             "training_grasps": len(data),
-            "trained_on": "all optimized grasps" if args.include_invalid else "valid grasps",
-            "generation_minutes": dataset_s / 60.0,
+            "trained_on": "all optimized grasps" if config.include_invalid else "valid grasps",
+            "generation_minutes": None if dataset_s is None else dataset_s / 60.0,
         },
         "eval": {
             "seen_category_objects": args.eval_objects,
@@ -178,10 +203,21 @@ def main() -> None:
         "environment": environment(),
     }
     path = write_results(args.name, record)
-    if (args.work / "run" / "loss.png").is_file():
+    if not args.evaluate_only and (args.work / "run" / "loss.png").is_file():
         loss_png = RESULTS / f"{args.name}_loss.png"
         loss_png.write_bytes((args.work / "run" / "loss.png").read_bytes())
     print(f"wrote {path}")
+
+
+def _finished_run(work: Path) -> tuple[GraspDataset, dict, TrainConfig]:
+    """The dataset, its manifest and the training settings of the run in `work`."""
+    run_file = work / "run" / RUN_FILE
+    if not run_file.is_file():
+        sys.exit(f"--evaluate-only: no training run in {work / 'run'}; run without it first")
+    settings = recorded_settings(json.loads(run_file.read_text()))
+    config = TrainConfig(**settings)
+    data = GraspDataset(work / "dataset", include_invalid=config.include_invalid)
+    return data, data.manifest, config
 
 
 if __name__ == "__main__":

@@ -409,6 +409,7 @@ def evaluate(
     cloud: Literal["full", "partial"] = "full",
     seed: int = 0,
     temperature: float = 1.0,
+    anchor_temperature: float | None = None,
     json: Path | None = None,
     overlap: bool = True,
 ) -> None:
@@ -429,6 +430,8 @@ def evaluate(
         seed: sampling seed.
         temperature: scale of the starting noise (< 1: samples nearer the model's
             modes, less diverse).
+        anchor_temperature: an anchored model's temperature for drawing the cloud
+            point each palm goes against (default: --temperature).
         json: also write the results here.
         overlap: validate each target on a worker thread while the next one is sampled
             and refined (the same results, sooner; --no-overlap runs one at a time).
@@ -449,6 +452,7 @@ def evaluate(
         cloud=cloud,
         seed=seed,
         temperature=temperature,
+        anchor_temperature=anchor_temperature,
     )
     result = evaluate_model(model, parse_objects(objects), config, overlap=overlap)
     print(format_table(result["rows"]))
@@ -469,6 +473,7 @@ def sample(
     method: Literal["euler", "midpoint"] = "midpoint",
     seed: int = 0,
     temperature: float = 1.0,
+    anchor_temperature: float | None = None,
 ) -> None:
     """Sample grasps from a trained model for an object's cloud and an instruction,
     and save them as a grasp set (view with `jaxgrasp show`, check with `jaxgrasp validate`).
@@ -487,6 +492,8 @@ def sample(
         seed: sampling seed.
         temperature: scale of the starting noise (< 1: samples nearer the model's
             modes, less diverse; 0: one grasp, repeated).
+        anchor_temperature: an anchored model's temperature for drawing the cloud
+            point each palm goes against (0: the likeliest; default: --temperature).
     """
     import numpy as np
 
@@ -506,6 +513,7 @@ def sample(
         method=method,
         seed=seed,
         temperature=temperature,
+        anchor_temperature=anchor_temperature,
         object_ref=object,
         table_height=resting_height(obj) if model.tabletop else None,
     )

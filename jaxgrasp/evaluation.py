@@ -32,7 +32,13 @@ from typing import Any
 
 import numpy as np
 
-from energies._checks import NON_NEGATIVE_INT, POSITIVE_INT, check_fields, is_number
+from energies._checks import (
+    NON_NEGATIVE,
+    NON_NEGATIVE_INT,
+    POSITIVE_INT,
+    check_fields,
+    is_number,
+)
 from jaxgrasp.generator import GraspGenerator, generate
 from jaxgrasp.synthesis import MODES, resting_height, synthesize
 from sim.validate import TABLE_CRITERION
@@ -45,7 +51,9 @@ _BINS = 20
 @dataclasses.dataclass(frozen=True)
 class EvalConfig:
     """Fields: num (samples per target), sample_steps / method / temperature (ODE
-    integration and the scale of its starting noise, see `generate`), refine_steps
+    integration and the scale of its starting noise, see `generate`),
+    anchor_temperature (an anchored model's for drawing where each palm goes; None:
+    temperature), refine_steps
     (optimizer steps of the refinement; 0 skips it), refine_oversample (k >= 1: the
     refinement starts from ceil(k * num) samples and keeps the num of lowest energy
     after `select_at` of its steps, see `synthesize`'s `initial`; the raw figures are
@@ -56,6 +64,7 @@ class EvalConfig:
     sample_steps: int = 16
     method: str = "midpoint"
     temperature: float = 1.0
+    anchor_temperature: float | None = None
     refine_steps: int = 200
     refine_oversample: float = 1.0
     modes: tuple[str, ...] = ("wrap",)
@@ -68,6 +77,11 @@ class EvalConfig:
             {
                 "num": POSITIVE_INT,
                 "refine_steps": NON_NEGATIVE_INT,
+                "temperature": NON_NEGATIVE,
+                "anchor_temperature": (
+                    lambda x: x is None or NON_NEGATIVE[0](x),
+                    "None or a finite number >= 0",
+                ),
                 "refine_oversample": (
                     lambda x: is_number(x) and 1 <= x <= 64,
                     "a number in [1, 64]",
@@ -77,9 +91,11 @@ class EvalConfig:
 
 
 def instruction_for(object_name: str, part: str | None, mode: str) -> str:
+    """The caption a dataset grasp of this mode gets when every contact of the mode
+    touches (the palm included, as `validate` captions it)."""
     from sim.checks import caption
 
-    return caption(object_name, part, [f for f in MODES[mode] if f != "palm"])
+    return caption(object_name, part, list(MODES[mode]))
 
 
 def evaluate(
@@ -139,6 +155,7 @@ def evaluate(
             method=config.method,
             seed=config.seed + k,
             temperature=config.temperature,
+            anchor_temperature=config.anchor_temperature,
             object_ref=ref,
             table_height=scene.table_height,
         )

@@ -8,8 +8,11 @@ training dataset's settings). The noise
 is scaled by `temperature` (1: the learned distribution; below 1 the samples gather
 towards its modes, as in temperature sampling of normalizing flows). An anchored model
 (`TrainConfig.anchored`) first draws, for each sample, the cloud point its palm goes
-against from its anchor head (at the same temperature: 0 takes the likeliest point), and
-its translations are relative to that point.
+against from its anchor head (at `anchor_temperature`, by default the same; 0 takes the
+likeliest point), and its translations are relative to that point. Instructions read
+best in the training captions' form ("Grasp the body of the bottle object, with
+contacts on thumb, index, middle, ring, little, palm": the palm is named where it
+touches).
 """
 
 from __future__ import annotations
@@ -143,6 +146,7 @@ def generate(
     method: str = "midpoint",
     seed: int = 0,
     temperature: float = 1.0,
+    anchor_temperature: float | None = None,
     object_name: str | None = None,
     object_ref: str = "point-cloud",
     table_height: float | None = None,
@@ -160,6 +164,8 @@ def generate(
         temperature: scale of the starting noise (its standard deviation). 1 samples
             the learned distribution; below 1 the samples gather towards its modes
             (fewer failures, less diversity; 0 gives `num` copies of one grasp).
+        anchor_temperature: an anchored model's temperature for drawing the cloud point
+            each palm goes against (0: the likeliest point for all); None: `temperature`.
         table_height: the table plane z = table_height (object frame) the object rests
             on, recorded on the grasp set so that `validate` adds the table. Default: for
             a tabletop model (`model.tabletop`) the cloud's lowest point (pass the
@@ -175,8 +181,9 @@ def generate(
         raise GenerationError(f"num and steps must be positive (got num={num}, steps={steps})")
     if method not in METHODS:
         raise GenerationError(f"unknown method '{method}'; choose one of {', '.join(METHODS)}")
-    if not (is_number(temperature) and temperature >= 0):
-        raise GenerationError(f"temperature must be a finite number >= 0 (got {temperature})")
+    for name, value in (("temperature", temperature), ("anchor_temperature", anchor_temperature)):
+        if value is not None and not (is_number(value) and value >= 0):
+            raise GenerationError(f"{name} must be a finite number >= 0 (got {value})")
     if table_height is not None and not is_number(table_height):
         raise GenerationError(f"table_height must be a finite number (got {table_height})")
     if table_height is None and model.tabletop:
@@ -197,6 +204,7 @@ def generate(
         jnp.asarray(sentence),
         jax.random.key(seed),
         jnp.float32(temperature),
+        jnp.float32(temperature if anchor_temperature is None else anchor_temperature),
         num,
         steps,
         method,
@@ -230,8 +238,21 @@ def _mode_of(fingers: tuple[str, ...]) -> str:
     return "wrap" if len(digits) >= 4 else "pinch" if digits else "wrap"
 
 
-@functools.partial(jax.jit, static_argnums=(0, 8, 9, 10))
-def _integrate(graphdef, params, pts, nrm, tokens, sentence, key, temperature, num, steps, method):
+@functools.partial(jax.jit, static_argnums=(0, 9, 10, 11))
+def _integrate(
+    graphdef,
+    params,
+    pts,
+    nrm,
+    tokens,
+    sentence,
+    key,
+    temperature,
+    anchor_temperature,
+    num,
+    steps,
+    method,
+):
     """Normalised grasp vectors (num, d) and the points their translations are relative
     to (num, 3; zeros for a network that is not anchored)."""
     net = nnx.merge(graphdef, params)
@@ -240,11 +261,13 @@ def _integrate(graphdef, params, pts, nrm, tokens, sentence, key, temperature, n
     anchor = jnp.zeros(num, jnp.int32)
     if net.config.anchored:
         logits = net.anchor_logits(base[:1], per_point)[0]
-        # The anchor's temperature is the noise's: below 1, the likelier points.
+        # Below 1, the likelier points.
         drawn = jax.random.categorical(
-            jax.random.fold_in(key, 1), logits / jnp.maximum(temperature, 1e-6), shape=(num,)
+            jax.random.fold_in(key, 1),
+            logits / jnp.maximum(anchor_temperature, 1e-6),
+            shape=(num,),
         )
-        anchor = jnp.where(temperature > 0, drawn, jnp.argmax(logits)).astype(jnp.int32)
+        anchor = jnp.where(anchor_temperature > 0, drawn, jnp.argmax(logits)).astype(jnp.int32)
     cond = net.condition(base, pts, nrm, per_point, anchor, repeat=num)
     x = temperature * jax.random.normal(key, (num, net.config.grasp_dim))
     dt = 1.0 / steps

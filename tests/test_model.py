@@ -312,6 +312,14 @@ def test_anchored_model_places_the_palm_from_the_cloud(trained, shadow):
     np.testing.assert_array_equal(a.root_pos, b.root_pos)
     cold = generate(model, pts, CAPTIONS[1], 4, normals=nrm, seed=2, temperature=0.0)
     np.testing.assert_allclose(cold.root_pos, cold.root_pos[:1].repeat(4, 0), atol=1e-6)
+    # The anchor's own temperature: no noise, but palms drawn at several points.
+    spread = generate(
+        model, pts, CAPTIONS[1], 8, normals=nrm, seed=2, temperature=0.0, anchor_temperature=1.0
+    )
+    assert len(np.unique(spread.root_pos.round(6), axis=0)) > 1
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(GenerationError, match="anchor_temperature"):
+            generate(model, pts, CAPTIONS[1], 2, anchor_temperature=bad)
 
 
 def test_object_frame_model_learns_and_older_runs_load_as_one(object_frame, tmp_path):
@@ -560,6 +568,13 @@ def test_evaluate_reports_metrics_in_range(trained, shadow):
         assert r["targets"] == 3 and r["grasps"] == 6
     assert res["tabletop"] is False
     assert all("table_ok" not in t[v] for t in res["targets"] for v in ("raw", "refined"))
+    # The instruction asks for the mode's contacts as the dataset captions them, the
+    # palm included (session 42: without it, the caption of grasps whose palm is off).
+    body = next(t for t in res["targets"] if t["part"] == "body")
+    assert body["instruction"] == (
+        "Grasp the body of the bottle object, with contacts on thumb, index, middle, ring, "
+        "little, palm"
+    )
     # Validating each target while the next is sampled (the default) changes nothing.
     one_at_a_time = evaluate(
         model,
@@ -591,5 +606,8 @@ def test_evaluate_reports_metrics_in_range(trained, shadow):
     assert [r["grasps"] for r in chosen["rows"]] == [6, 6]
     with pytest.raises(ValueError, match=r"refine_oversample = 0.5 \(must be a number in"):
         EvalConfig(refine_oversample=0.5)
+    # Sampling temperatures are checked before any target is sampled.
+    with pytest.raises(ValueError, match=r"temperature = -1.0 .*anchor_temperature = nan"):
+        EvalConfig(temperature=-1.0, anchor_temperature=float("nan"))
     same = np.zeros((10, shadow.n_q))
     assert joint_entropy(shadow, same) == 0.0
