@@ -18,8 +18,9 @@ Writes benchmarks/results/NAME.json (and the run's loss curve next to it).
    (over every held-out target) at the first temperature and the same for each in
    `by_temperature`, train_minutes, the per-split table (DexVLG Table 2 layout), the
    dataset's size, compile time and steady step time of training, versions and hardware.
-   With --evaluate-only, step 3 alone, on the run an earlier call left in --work (a
-   finished one: its settings come from its run.json); the training figures are null.
+   With --evaluate-only, step 3 alone, on the run an earlier call left in --work (its
+   latest checkpoint, whose step is train_steps; its settings from its run.json); the
+   training times are null.
 """
 
 from __future__ import annotations
@@ -171,9 +172,9 @@ def main() -> None:
             }
             for t, e in zip(temperatures, evals, strict=True)
         ],
-        # With --evaluate-only the run was trained by an earlier call: no training figures.
+        # With --evaluate-only the run was trained by an earlier call: no training times.
         "train_minutes": None if result is None else result.train_seconds / 60.0,
-        "train_steps": None if result is None else result.step,
+        "train_steps": model.step if result is None else result.step,  # the checkpoint's
         "train_compile_s": None if result is None else result.compile_s,
         "ms_per_train_step": (
             None if result is None else 1e3 * result.train_seconds / max(result.steps_run, 1)
@@ -214,8 +215,10 @@ def _finished_run(work: Path) -> tuple[GraspDataset, dict, TrainConfig]:
     run_file = work / "run" / RUN_FILE
     if not run_file.is_file():
         sys.exit(f"--evaluate-only: no training run in {work / 'run'}; run without it first")
-    settings = recorded_settings(json.loads(run_file.read_text()))
-    config = TrainConfig(**settings)
+    try:
+        config = TrainConfig(**recorded_settings(json.loads(run_file.read_text())))
+    except (TypeError, ValueError, KeyError) as e:  # unknown, invalid or missing settings
+        sys.exit(f"--evaluate-only: {run_file} does not hold this version's settings: {e}")
     data = GraspDataset(work / "dataset", include_invalid=config.include_invalid)
     return data, data.manifest, config
 

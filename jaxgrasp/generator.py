@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import warnings
 from pathlib import Path
 
 import jax
@@ -31,7 +32,7 @@ from energies._checks import is_number, read_flag
 from jaxgrasp.flow_model import FlowNet
 from jaxgrasp.grasp_set import GraspSet
 from jaxgrasp.grasp_vector import Normalizer, from_vector
-from jaxgrasp.instruction import InstructionError, Tokenizer, parse_instruction
+from jaxgrasp.instruction import EXAMPLE, InstructionError, Tokenizer, parse_instruction
 from jaxgrasp.sentence_encoder import SentenceEncoderName, sentence_vectors
 from jaxgrasp.synthesis import SynthesisConfig
 from jaxgrasp.training import (
@@ -193,6 +194,18 @@ def generate(
         sentence = sentence_vectors(model.sentence_encoder, [instruction])
     except InstructionError as e:
         raise GenerationError(str(e)) from None
+    unseen = model.tokenizer.unknown(instruction)
+    if unseen:
+        reads = (
+            "its sentence encoder still reads them"
+            if model.sentence_encoder
+            else "the model reads each as one unknown word"
+        )
+        warnings.warn(
+            f"words the training captions never used: {', '.join(unseen)} ({reads}); "
+            f"captions read like {EXAMPLE!r}",
+            stacklevel=2,
+        )
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(pts), model.n_points, replace=len(pts) < model.n_points)
     z, origin = _integrate(

@@ -53,6 +53,11 @@ class Tokenizer:
             out[row, : len(ids)] = ids
         return out
 
+    def unknown(self, text: str) -> list[str]:
+        """The words of `text` the vocabulary lacks (each encodes as the unknown id)."""
+        known = set(self.vocab)
+        return sorted({w for w in words(text) if w not in known})
+
     def to_json(self) -> dict:
         return {"vocab": list(self.vocab), "max_len": self.max_len}
 
@@ -61,7 +66,7 @@ class Tokenizer:
         return cls(tuple(d["vocab"]), int(d["max_len"]))
 
 
-EXAMPLE = "Grasp the handle of the mug object, with contacts on thumb, index, middle"
+EXAMPLE = "Grasp the handle of the mug object, with contacts on thumb, index, middle, palm"
 
 
 @dataclasses.dataclass(frozen=True)
