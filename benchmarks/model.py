@@ -26,7 +26,6 @@ Writes benchmarks/results/NAME.json (and the run's loss curve next to it).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -41,7 +40,7 @@ from jaxgrasp.evaluation import EvalConfig, evaluate, format_table  # noqa: E402
 from jaxgrasp.generator import GraspGenerator  # noqa: E402
 from jaxgrasp.objects import categories  # noqa: E402
 from jaxgrasp.sentence_encoder import SENTENCE_ENCODERS  # noqa: E402
-from jaxgrasp.training import RUN_FILE, TrainConfig, recorded_settings, train  # noqa: E402
+from jaxgrasp.training import TrainConfig, TrainingError, train  # noqa: E402
 
 HOLDOUT = "screwdriver"
 
@@ -106,8 +105,13 @@ def main() -> None:
         ap.error(f"--temperatures takes comma-separated numbers, got '{args.temperatures}'")
 
     if args.evaluate_only:
-        data, manifest, config = _finished_run(args.work)
-        dataset_s, result = None, None
+        try:
+            model = GraspGenerator.load(args.work / "run")
+        except TrainingError as e:
+            sys.exit(f"--evaluate-only: {e}")
+        config = model.train_config
+        data = GraspDataset(args.work / "dataset", include_invalid=config.include_invalid)
+        manifest, dataset_s, result = data.manifest, None, None
     else:
         t0 = time.perf_counter()
         manifest = generate_dataset(
@@ -130,8 +134,8 @@ def main() -> None:
             f"(compile {result.compile_s:.1f} s)",
             flush=True,
         )
+        model = GraspGenerator.load(args.work / "run")
 
-    model = GraspGenerator.load(args.work / "run")
     refs = parse_objects(args.eval_objects) + parse_objects(args.holdout)
     evals = []
     for temperature in temperatures:
@@ -208,19 +212,6 @@ def main() -> None:
         loss_png = RESULTS / f"{args.name}_loss.png"
         loss_png.write_bytes((args.work / "run" / "loss.png").read_bytes())
     print(f"wrote {path}")
-
-
-def _finished_run(work: Path) -> tuple[GraspDataset, dict, TrainConfig]:
-    """The dataset, its manifest and the training settings of the run in `work`."""
-    run_file = work / "run" / RUN_FILE
-    if not run_file.is_file():
-        sys.exit(f"--evaluate-only: no training run in {work / 'run'}; run without it first")
-    try:
-        config = TrainConfig(**recorded_settings(json.loads(run_file.read_text())))
-    except (TypeError, ValueError, KeyError) as e:  # unknown, invalid or missing settings
-        sys.exit(f"--evaluate-only: {run_file} does not hold this version's settings: {e}")
-    data = GraspDataset(work / "dataset", include_invalid=config.include_invalid)
-    return data, data.manifest, config
 
 
 if __name__ == "__main__":

@@ -62,7 +62,10 @@ class GraspGenerator:
         normalizer: grasp-vector statistics of the training data.
         tokenizer: the instruction vocabulary.
         hand: the hand the model generates for.
-        n_points: points per cloud the model was trained with.
+        train_config: the run's training settings (run.json, older runs included:
+            `training.recorded_settings`); `n_points` (points per cloud) and
+            `sentence_encoder` (the frozen pretrained sentence encoder it was trained
+            with; None: word embeddings only) come from it.
         step: the checkpoint's training step.
         train_objects: references of the objects the model was trained on.
         synthesis: the settings its training grasps were optimized and closed with
@@ -74,8 +77,6 @@ class GraspGenerator:
         tabletop: the training objects rested on a table (`DatasetConfig.tabletop`):
             `evaluate` puts its objects on one too, refines above it and validates
             with it. False for runs that did not record it.
-        sentence_encoder: the frozen pretrained sentence encoder the model was trained
-            with (`TrainConfig.sentence_encoder`; None: word embeddings only).
     """
 
     graphdef: nnx.GraphDef
@@ -83,12 +84,19 @@ class GraspGenerator:
     normalizer: Normalizer
     tokenizer: Tokenizer
     hand: HandModel
-    n_points: int
+    train_config: TrainConfig
     step: int
     train_objects: tuple[str, ...] = ()
     synthesis: SynthesisConfig = SynthesisConfig()
     tabletop: bool = False
-    sentence_encoder: SentenceEncoderName | None = None
+
+    @property
+    def n_points(self) -> int:
+        return self.train_config.n_points
+
+    @property
+    def sentence_encoder(self) -> SentenceEncoderName | None:
+        return self.train_config.sentence_encoder
 
     @property
     def stage_settings(self) -> dict[str, float]:
@@ -127,12 +135,11 @@ class GraspGenerator:
             Normalizer.from_json(info["normalizer"]),
             tokenizer,
             load_hand(info["hand"]),
-            config.n_points,
+            config,
             int(step),
             tuple(info.get("objects", ())),
             synthesis,
             tabletop,
-            config.sentence_encoder,
         )
 
 
