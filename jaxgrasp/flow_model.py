@@ -168,11 +168,6 @@ class FlowNet(nnx.Module):
         h = jnp.concatenate([pick(points) * 10.0, pick(normals), pick(per_point)], axis=-1)
         return jnp.concatenate([base, self.anchor_in(h)], axis=-1)
 
-    def encode(self, points, normals, tokens, sentence, repeat: int = 1, anchor=None):
-        """The conditioning feature of each grasp (`features` then `condition`)."""
-        base, per_point = self.features(points, normals, tokens, sentence, repeat)
-        return self.condition(base, points, normals, per_point, anchor, repeat)
-
     def velocity(self, cond, x_t: Float[Array, "b d"], t: Float[Array, " b"]):
         te = self.time(jax.nn.gelu(time_embedding(t, self.config.cond_width)))
         c = jax.nn.gelu(self.cond(jnp.concatenate([cond, te], axis=-1)))
@@ -182,5 +177,7 @@ class FlowNet(nnx.Module):
         return self.out(jax.nn.gelu(self.out_norm(h)))
 
     def __call__(self, points, normals, tokens, sentence, x_t, t, repeat: int = 1, anchor=None):
-        cond = self.encode(points, normals, tokens, sentence, repeat, anchor)
+        """The velocity at x_t, t (`features`, `condition`, `velocity` in one call)."""
+        base, per_point = self.features(points, normals, tokens, sentence, repeat)
+        cond = self.condition(base, points, normals, per_point, anchor, repeat)
         return self.velocity(cond, x_t, t)
