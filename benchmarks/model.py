@@ -3,9 +3,10 @@
 Run: python benchmarks/model.py [--train-objects SPEC] [--eval-objects SPEC]
      [--holdout SPEC] [--num 32] [--train-minutes 60] [--steps 20000]
      [--eval-num 16] [--refine-steps 200] [--refine-oversample 1] [--temperatures 1,0.5]
-     [--anchor-temperature T]
+     [--anchor-temperature T] [--guidance G]
      [--include-invalid]
-     [--sentence-encoder wordllama] [--no-anchored] [--work DIR] [--name model] [--note ...]
+     [--sentence-encoder wordllama] [--no-anchored] [--penetration-weight W]
+     [--work DIR] [--name model] [--note ...]
      [--evaluate-only]
 Writes benchmarks/results/NAME.json (and the run's loss curve next to it).
 
@@ -36,7 +37,7 @@ import numpy as np  # noqa: E402
 
 from benchmarks._common import RESULTS, environment, write_results  # noqa: E402
 from jaxgrasp.dataset import DatasetConfig, GraspDataset, generate_dataset, parse_objects  # noqa: E402
-from jaxgrasp.evaluation import EvalConfig, evaluate, format_table  # noqa: E402
+from jaxgrasp.evaluation import VARIANTS, EvalConfig, evaluate, format_table  # noqa: E402
 from jaxgrasp.generator import GraspGenerator  # noqa: E402
 from jaxgrasp.objects import categories  # noqa: E402
 from jaxgrasp.sentence_encoder import SENTENCE_ENCODERS  # noqa: E402
@@ -76,6 +77,13 @@ def main() -> None:
         help="EvalConfig.anchor_temperature: an anchored model's temperature for drawing "
         "where each palm goes (default: each of --temperatures)",
     )
+    ap.add_argument(
+        "--guidance",
+        type=float,
+        default=1.0,
+        help="EvalConfig.guidance: also evaluate the samples drawn with physics guidance "
+        "(the variant 'guided'; 0: not)",
+    )
     ap.add_argument("--include-invalid", action="store_true")
     ap.add_argument(
         "--sentence-encoder",
@@ -89,6 +97,13 @@ def main() -> None:
         default=TrainConfig.anchored,
         help="TrainConfig.anchored: the palm placed against a cloud point the model picks "
         "(--no-anchored: translations in the object frame, the model before session 41)",
+    )
+    ap.add_argument(
+        "--penetration-weight",
+        type=float,
+        default=TrainConfig.penetration_weight,
+        help="TrainConfig.penetration_weight: the physics term beside the flow loss (the "
+        "predicted grasps' depth in the training object's surface cloud; 0: off)",
     )
     ap.add_argument("--name", default="model", help="results file name (without .json)")
     ap.add_argument("--work", type=Path, default=Path("out/model_benchmark"))
@@ -127,6 +142,7 @@ def main() -> None:
             include_invalid=args.include_invalid,
             sentence_encoder=args.sentence_encoder,
             anchored=args.anchored,
+            penetration_weight=args.penetration_weight,
         )
         result = train(data, args.work / "run", config, progress=False)
         print(
@@ -145,6 +161,7 @@ def main() -> None:
             refine_oversample=args.refine_oversample,
             temperature=temperature,
             anchor_temperature=args.anchor_temperature,
+            guidance=args.guidance,
         )
         ev = evaluate(model, refs, eval_config, train_objects=data.object_refs)
         ev["table"] = format_table(ev["rows"])
@@ -159,7 +176,7 @@ def main() -> None:
         return {
             f"{metric}_{variant}": overall(ev, variant, metric)
             for metric in ("suc", "pga", "pta", "diversity")
-            for variant in ("raw", "refined")
+            for variant in VARIANTS
         }
 
     ev = evals[0]

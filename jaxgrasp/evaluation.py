@@ -44,6 +44,9 @@ from jaxgrasp.synthesis import MODES, resting_height, synthesize
 from sim.validate import TABLE_CRITERION
 
 SPLITS = ("seen category", "unseen category")
+# raw: the model's samples; guided: the same drawn with physics guidance; refined: the
+# raw ones after the synthesis optimizer's steps.
+VARIANTS = ("raw", "guided", "refined")
 METRICS = ("suc", "pta", "pga", "valid", "contact_acc", "diversity")
 _BINS = 20
 
@@ -57,8 +60,9 @@ class EvalConfig:
     (optimizer steps of the refinement; 0 skips it), refine_oversample (k >= 1: the
     refinement starts from ceil(k * num) samples and keeps the num of lowest energy
     after `select_at` of its steps, see `synthesize`'s `initial`; the raw figures are
-    those of the first num samples), modes, cloud ("full" or "partial": one camera
-    view), seed."""
+    those of the first num samples), guidance (> 0: the same samples drawn again with
+    physics guidance, `generate`'s, reported as the variant "guided"; 0: none), modes,
+    cloud ("full" or "partial": one camera view), seed."""
 
     num: int = 32
     sample_steps: int = 16
@@ -67,6 +71,7 @@ class EvalConfig:
     anchor_temperature: float | None = None
     refine_steps: int = 200
     refine_oversample: float = 1.0
+    guidance: float = 0.0
     modes: tuple[str, ...] = ("wrap",)
     cloud: str = "full"
     seed: int = 0
@@ -78,6 +83,7 @@ class EvalConfig:
                 "num": POSITIVE_INT,
                 "refine_steps": NON_NEGATIVE_INT,
                 "temperature": NON_NEGATIVE,
+                "guidance": NON_NEGATIVE,
                 "anchor_temperature": (
                     lambda x: x is None or NON_NEGATIVE[0](x),
                     "None or a finite number >= 0",
@@ -145,20 +151,25 @@ def evaluate(
             built = {"ref": ref, "obj": obj, "scene": scene, "cloud": (pts, nrm)}
         obj, scene, (pts, nrm) = built["obj"], built["scene"], built["cloud"]
         instruction = instruction_for(obj.name, part, mode)
-        drawn = generate(
-            model,
-            pts,
-            instruction,
-            math.ceil(config.num * config.refine_oversample - 1e-9),
-            normals=nrm,
-            steps=config.sample_steps,
-            method=config.method,
-            seed=config.seed + k,
-            temperature=config.temperature,
-            anchor_temperature=config.anchor_temperature,
-            object_ref=ref,
-            table_height=scene.table_height,
-        )
+
+        def sample(num: int, guidance: float = 0.0):
+            return generate(
+                model,
+                pts,
+                instruction,
+                num,
+                normals=nrm,
+                steps=config.sample_steps,
+                method=config.method,
+                seed=config.seed + k,
+                temperature=config.temperature,
+                anchor_temperature=config.anchor_temperature,
+                object_ref=ref,
+                table_height=scene.table_height,
+                guidance=guidance,
+            )
+
+        drawn = sample(math.ceil(config.num * config.refine_oversample - 1e-9))
         raw = drawn.take(np.arange(config.num))
         record: dict[str, Any] = {
             "object_ref": ref,
@@ -169,6 +180,8 @@ def evaluate(
             "train_object": ref in trained,
         }
         variants = {"raw": raw}
+        if config.guidance > 0:  # the same noise and anchors as the raw samples
+            variants["guided"] = sample(config.num, config.guidance)
         if config.refine_steps > 0:
             variants["refined"] = synthesize(
                 hand,
@@ -195,7 +208,7 @@ def evaluate(
     ):
         targets.append(record)
         if progress:
-            variants = [v for v in ("raw", "refined") if v in record]
+            variants = [v for v in VARIANTS if v in record]
             print(
                 f"  {k + 1}/{len(jobs)} {ref} {part} {mode}: "
                 + ", ".join(f"{v} suc {record[v]['suc']:.2f}" for v in variants),
@@ -204,7 +217,7 @@ def evaluate(
     rows = []
     for split in SPLITS:
         group = [t for t in targets if t["split"] == split]
-        for variant in ("raw", "refined"):
+        for variant in VARIANTS:
             if not group or variant not in group[0]:
                 continue
             rows.append(

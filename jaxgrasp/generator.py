@@ -22,6 +22,7 @@ import functools
 import json
 import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -29,6 +30,7 @@ import numpy as np
 from flax import nnx
 
 from energies._checks import is_number, read_flag
+from jaxgrasp._hand_depth import cloud_distance, grasp_points
 from jaxgrasp.flow_model import FlowNet
 from jaxgrasp.grasp_set import GraspSet
 from jaxgrasp.grasp_vector import Normalizer, from_vector
@@ -158,6 +160,7 @@ def generate(
     object_name: str | None = None,
     object_ref: str = "point-cloud",
     table_height: float | None = None,
+    guidance: float = 0.0,
 ) -> GraspSet:
     """Sample `num` grasps for an object-frame point cloud and an instruction.
 
@@ -179,6 +182,10 @@ def generate(
             a tabletop model (`model.tabletop`) the cloud's lowest point (pass the
             mesh's, `resting_height(obj)`, where a partial view may miss the bottom);
             none for a model of floating objects.
+        guidance: physics guidance (DexGrasp Anything's physics-guided sampling): after
+            each integration step every sample moves down the gradient of the depth
+            (mm) of its predicted grasp's hand surface below the given cloud, times
+            `guidance` x the step's length; 0: off (the model's own samples).
     Returns:
         A `GraspSet` (energy unknown: NaN) whose part and mode come from the instruction.
     """
@@ -189,7 +196,11 @@ def generate(
         raise GenerationError(f"num and steps must be positive (got num={num}, steps={steps})")
     if method not in METHODS:
         raise GenerationError(f"unknown method '{method}'; choose one of {', '.join(METHODS)}")
-    for name, value in (("temperature", temperature), ("anchor_temperature", anchor_temperature)):
+    for name, value in (
+        ("temperature", temperature),
+        ("anchor_temperature", anchor_temperature),
+        ("guidance", guidance),
+    ):
         if value is not None and not (is_number(value) and value >= 0):
             raise GenerationError(f"{name} must be a finite number >= 0 (got {value})")
     if table_height is not None and not is_number(table_height):
@@ -215,6 +226,17 @@ def generate(
         )
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(pts), model.n_points, replace=len(pts) < model.n_points)
+    guide = None
+    if guidance > 0:
+        near = rng.choice(len(pts), min(len(pts), GUIDANCE_POINTS), replace=False)
+        guide = _Guide(
+            model.hand,
+            jnp.asarray(model.normalizer.mean),
+            jnp.asarray(model.normalizer.std),
+            jnp.asarray(pts[near]),
+            jnp.asarray(nrm[near]),
+            jnp.float32(guidance),
+        )
     z, origin = _integrate(
         model.graphdef,
         model.params,
@@ -228,6 +250,7 @@ def generate(
         num,
         steps,
         method,
+        guide,
     )
     x = model.normalizer.denormalize(np.asarray(z, dtype=np.float64))
     x[:, :3] += np.asarray(origin, dtype=np.float64)  # an anchored model's anchor points
@@ -258,6 +281,29 @@ def _mode_of(fingers: tuple[str, ...]) -> str:
     return "wrap" if len(digits) >= 4 else "pinch" if digits else "wrap"
 
 
+# Cloud points the guidance reads its distances against (tangent planes ~5 mm apart on
+# a mug; the network reads `n_points`).
+GUIDANCE_POINTS = 2048
+
+
+class _Guide(NamedTuple):
+    """What physics guidance reads: the hand; the normaliser's mean and std (shape (d,)
+    each); the given cloud and its normals (shape (m, 3) each); the step size."""
+
+    hand: HandModel
+    mean: jax.Array
+    std: jax.Array
+    cloud: jax.Array
+    normals: jax.Array
+    weight: jax.Array
+
+
+def _guidance_depth_mm(guide: _Guide, z, origin) -> jax.Array:
+    """One grasp's mean depth (mm) of its hand surface samples below the cloud."""
+    surface = grasp_points(guide.hand, guide.mean, guide.std, z, origin).surface
+    return 1000.0 * jnp.mean(jax.nn.relu(-cloud_distance(surface, guide.cloud, guide.normals)))
+
+
 @functools.partial(jax.jit, static_argnums=(0, 9, 10, 11))
 def _integrate(
     graphdef,
@@ -272,6 +318,7 @@ def _integrate(
     num,
     steps,
     method,
+    guide,
 ):
     """Normalised grasp vectors (num, d) and the points their translations are relative
     to (num, 3; zeros for a network that is not anchored)."""
@@ -291,17 +338,24 @@ def _integrate(
     cond = net.condition(base, pts, nrm, per_point, anchor, repeat=num)
     x = temperature * jax.random.normal(key, (num, net.config.grasp_dim))
     dt = 1.0 / steps
+    origin = pts[0][anchor] if net.config.anchored else jnp.zeros((num, 3), pts.dtype)
 
     def body(i, x):
         t = jnp.full((num,), i * dt)
         v = net.velocity(cond, x, t)
         if method == "midpoint":
             v = net.velocity(cond, x + 0.5 * dt * v, t + 0.5 * dt)
-        return x + dt * v
+        x_next = x + dt * v
+        if guide is None:
+            return x_next
+        # The grasp this sample heads for, and the way out of the cloud from there.
+        predicted = x + (1.0 - t[:, None]) * v
+        grad = jax.vmap(jax.grad(_guidance_depth_mm, argnums=1), (None, 0, 0))(
+            guide, predicted, origin
+        )
+        return x_next - guide.weight * dt * grad
 
-    x = jax.lax.fori_loop(0, steps, body, x)
-    origin = pts[0][anchor] if net.config.anchored else jnp.zeros((num, 3), pts.dtype)
-    return x, origin
+    return jax.lax.fori_loop(0, steps, body, x), origin
 
 
 def _check_cloud(points, normals) -> tuple[np.ndarray, np.ndarray]:

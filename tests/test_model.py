@@ -16,9 +16,11 @@ import warnings
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxgrasp._hand_depth import cloud_distance, grasp_points
 from jaxgrasp.dataset import DatasetError, GraspDataset
 from jaxgrasp.evaluation import EvalConfig, evaluate, joint_entropy
 from jaxgrasp.generator import GenerationError, GraspGenerator, estimate_normals, generate
@@ -381,6 +383,40 @@ def test_temperature_gathers_samples_towards_one_grasp(trained):
             generate(model, pts, CAPTIONS[0], 8, temperature=bad)
 
 
+def test_guidance_moves_the_hands_out_of_the_cloud(trained, shadow):
+    model = GraspGenerator.load(trained[1].run)
+    obj = make_object("bottle", 0)
+    # The bottle 3 times its size about its axis: the tiny model, trained on hands
+    # around the real one, closes its fingers inside this one.
+    centre = np.r_[np.asarray(obj.points)[:, :2].mean(0), 0.0]
+    pts = (np.asarray(obj.points) - centre) * [3.0, 3.0, 1.0] + centre
+    nrm = np.asarray(obj.normals)
+
+    def depth_mm(g):  # mean over the samples' hand surface samples below the cloud
+        x = to_vector(g.root_pos, g.root_quat, g.q_grasp)
+        z = jnp.asarray(model.normalizer.normalize(x), jnp.float32)
+        stats = jnp.asarray(model.normalizer.mean), jnp.asarray(model.normalizer.std)
+
+        def one(z1):
+            surface = grasp_points(shadow, *stats, z1, jnp.zeros(3)).surface
+            return jnp.mean(jax.nn.relu(-cloud_distance(surface, pts, nrm)))
+
+        return 1000.0 * np.asarray(jax.vmap(one)(z))
+
+    kw = dict(normals=nrm, seed=2, steps=8)
+    raw = generate(model, pts, CAPTIONS[0], 8, **kw)
+    off = generate(model, pts, CAPTIONS[0], 8, guidance=0.0, **kw)
+    guided = generate(model, pts, CAPTIONS[0], 8, guidance=3.0, **kw)
+    np.testing.assert_array_equal(raw.q_grasp, off.q_grasp)  # 0: the model's own samples
+    assert np.all(np.isfinite(guided.root_pos)) and np.all(np.isfinite(guided.q_grasp))
+    before, after = depth_mm(raw), depth_mm(guided)
+    assert before.mean() > 0.1, before
+    assert after.mean() < 0.5 * before.mean(), (before, after)
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(GenerationError, match="guidance"):
+            generate(model, pts, CAPTIONS[0], 8, guidance=bad)
+
+
 def test_bad_sampling_input_is_a_clear_error(trained):
     model = GraspGenerator.load(trained[1].run)
     pts = np.asarray(make_object("bottle", 0).points)
@@ -591,6 +627,16 @@ def test_evaluate_reports_metrics_in_range(trained, shadow):
         overlap=False,
     )
     assert one_at_a_time["targets"] == res["targets"]
+    # With guidance, the same samples drawn again with it are reported beside them.
+    guided = evaluate(
+        model,
+        ["procedural:bottle:1"],
+        EvalConfig(num=2, refine_steps=0, sample_steps=2, guidance=1.0),
+        progress=False,
+    )
+    assert [r["variant"] for r in guided["rows"]] == ["raw", "guided"]
+    assert [t["raw"] for t in guided["targets"]] == [t["raw"] for t in res["targets"]]
+    assert all(t["guided"]["n"] == 2 for t in guided["targets"])
     # A model of a tabletop dataset: the objects rest on a table, the refinement stays
     # above it, and the validation checks it (its pass rate is reported).
     on_table = evaluate(

@@ -1,0 +1,83 @@
+"""Where a generated hand lies against an object: the physics of the grasp generator's
+training term (`TrainConfig.penetration_weight`) and of its guided sampling
+(`generate(..., guidance=)`), after DexGrasp Anything (Zhong et al. 2025).
+
+Both read one normalised grasp vector (`jaxgrasp.grasp_vector`) and place the hand's
+surface samples and contact candidates with the pure-JAX forward kinematics; callers
+vmap over grasps. Training knows each object's mesh and reads its signed-distance grid
+(`grid_depth`); sampling knows only the given cloud and reads the signed distance to the
+tangent plane of each point's nearest cloud point (`cloud_distance`).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, Int
+
+from energies._safe import safe_normalize
+from energies.hand_state import hand_state
+from jaxgrasp.sdf import SDFGrid, stacked_sdf
+from kinematics import HandModel
+from kinematics.geometry import ContactCandidates
+
+
+class GraspPoints(NamedTuple):
+    """A posed hand's surface samples (shape (n_surface, 3)) and contact candidates
+    (shape (n_contacts, 3)), in the object frame."""
+
+    surface: Float[Array, "n_surface 3"]
+    contacts: Float[Array, "n_contacts 3"]
+
+
+def rotation_from_6d(six: Float[Array, " 6"]) -> Float[Array, "3 3"]:
+    """Gram-Schmidt of the first two columns (finite for any input, zero included)."""
+    e1 = safe_normalize(six[:3])
+    b = six[3:6] - jnp.sum(e1 * six[3:6]) * e1
+    e2 = safe_normalize(b)
+    return jnp.stack([e1, e2, jnp.cross(e1, e2)], axis=-1)
+
+
+def grasp_points(
+    hand: HandModel,
+    mean: Float[Array, " d"],
+    std: Float[Array, " d"],
+    z: Float[Array, " d"],
+    origin: Float[Array, " 3"],
+    contacts: ContactCandidates | None = None,
+) -> GraspPoints:
+    """The hand of a normalised grasp vector `z` (`Normalizer` statistics `mean`,
+    `std`) whose translation is relative to `origin` (an anchored network's anchor
+    point; zeros otherwise). `contacts`: the candidates to place (default: all)."""
+    grasp = z * std + mean
+    rot = rotation_from_6d(grasp[3:9])
+    identity = jnp.array([1.0, 0.0, 0.0, 0.0], z.dtype)
+    # FK in the root frame: the root pose is a matrix here, applied below.
+    state = hand_state(hand, jnp.zeros(3, z.dtype), identity, grasp[9:], contacts)
+    shift = grasp[:3] + origin
+    return GraspPoints(state.surface_points @ rot.T + shift, state.contact_points @ rot.T + shift)
+
+
+def grid_depth(
+    grids: SDFGrid, index: Int[Array, ""], points: Float[Array, "n 3"]
+) -> Float[Array, " n"]:
+    """Depth (m) of each point inside object `index` of `grids` (`sdf.stack_grids`):
+    -SDF where negative, 0 outside."""
+    return jax.nn.relu(-stacked_sdf(grids, index, points)[0])
+
+
+def cloud_distance(
+    points: Float[Array, "n 3"],
+    cloud: Float[Array, "m 3"],
+    normals: Float[Array, "m 3"],
+) -> Float[Array, " n"]:
+    """Signed distance (m; negative inside) of each point to the tangent plane of its
+    nearest point of an oriented cloud. Only the points carry a gradient; the nearest
+    point is picked without one."""
+    cloud, normals = jnp.asarray(cloud), jnp.asarray(normals)
+    p = jax.lax.stop_gradient(points)
+    d2 = jnp.sum(p * p, axis=-1)[:, None] - 2.0 * p @ cloud.T + jnp.sum(cloud * cloud, axis=-1)
+    nearest = jnp.argmin(d2, axis=-1)
+    return jnp.sum((points - cloud[nearest]) * normals[nearest], axis=-1)
