@@ -5,8 +5,7 @@ Run: python benchmarks/model.py [--train-objects SPEC] [--eval-objects SPEC]
      [--eval-num 16] [--refine-steps 200] [--refine-oversample 1] [--temperatures 1,0.5]
      [--anchor-temperature T] [--guidance G]
      [--include-invalid]
-     [--sentence-encoder wordllama] [--no-anchored] [--penetration-weight W]
-     [--work DIR] [--name model] [--note ...]
+     [--sentence-encoder wordllama] [--no-anchored] [--work DIR] [--name model] [--note ...]
      [--evaluate-only]
 Writes benchmarks/results/NAME.json (and the run's loss curve next to it).
 
@@ -98,13 +97,6 @@ def main() -> None:
         help="TrainConfig.anchored: the palm placed against a cloud point the model picks "
         "(--no-anchored: translations in the object frame, the model before session 41)",
     )
-    ap.add_argument(
-        "--penetration-weight",
-        type=float,
-        default=TrainConfig.penetration_weight,
-        help="TrainConfig.penetration_weight: the physics term beside the flow loss (the "
-        "predicted grasps' depth in the training object's surface cloud; 0: off)",
-    )
     ap.add_argument("--name", default="model", help="results file name (without .json)")
     ap.add_argument("--work", type=Path, default=Path("out/model_benchmark"))
     ap.add_argument("--note", default="")
@@ -142,7 +134,6 @@ def main() -> None:
             include_invalid=args.include_invalid,
             sentence_encoder=args.sentence_encoder,
             anchored=args.anchored,
-            penetration_weight=args.penetration_weight,
         )
         result = train(data, args.work / "run", config, progress=False)
         print(

@@ -15,11 +15,10 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, Int
+from jaxtyping import Array, Float
 
 from energies._safe import safe_normalize
 from energies.hand_state import hand_state
-from jaxgrasp.sdf import SDFGrid, stacked_sdf
 from kinematics import HandModel
 from kinematics.geometry import ContactCandidates
 
@@ -58,14 +57,6 @@ def grasp_points(
     state = hand_state(hand, jnp.zeros(3, z.dtype), identity, grasp[9:], contacts)
     shift = grasp[:3] + origin
     return GraspPoints(state.surface_points @ rot.T + shift, state.contact_points @ rot.T + shift)
-
-
-def grid_depth(
-    grids: SDFGrid, index: Int[Array, ""], points: Float[Array, "n 3"]
-) -> Float[Array, " n"]:
-    """Depth (m) of each point inside object `index` of `grids` (`sdf.stack_grids`):
-    -SDF where negative, 0 outside."""
-    return jax.nn.relu(-stacked_sdf(grids, index, points)[0])
 
 
 def cloud_distance(

@@ -75,21 +75,6 @@ class SDFGrid:
             shape = (-(-np.shape(self.values)[0] // CHANNEL_BUCKET) * CHANNEL_BUCKET, *shape)
         return self.padded(shape)
 
-    def coarsened(self, stride: int) -> SDFGrid:
-        """Every `stride`-th node of a plain grid on each axis (numpy): the same field at
-        `stride` times the spacing, `stride`^3 times smaller. The far end of an axis
-        loses at most `stride` - 1 nodes; the query continues the distance there."""
-        if np.ndim(self.values) != 3 or stride < 1:
-            raise ValueError("coarsened takes a plain (3-d) grid and a stride >= 1")
-        nx, ny, nz = self.shape
-        values = np.asarray(self.values)[:nx:stride, :ny:stride, :nz:stride]
-        return SDFGrid(
-            values=values,
-            origin=np.asarray(self.origin),
-            spacing=np.asarray(self.spacing) * stride,
-            n_nodes=np.array(values.shape, dtype=np.int32),
-        )
-
     def query(
         self, points: Float[Array, "n 3"], channel: Int[Array, ""] | int | None = None
     ) -> tuple[Float[Array, " n"], Float[Array, "n 3"]]:
@@ -114,35 +99,6 @@ def bucket_shape(shape: tuple[int, int, int]) -> tuple[int, int, int]:
     """The padded shape of a grid: `GRID_BUCKET` on every axis that fits, else the
     next multiple of 64."""
     return tuple(GRID_BUCKET if n <= GRID_BUCKET else -(-n // 64) * 64 for n in shape)  # type: ignore[return-value]
-
-
-def stack_grids(grids: list[SDFGrid]) -> SDFGrid:
-    """Plain grids of several objects as one (numpy): values padded to a shared shape
-    with a leading object axis, and origin, spacing and node counts per object (shapes
-    (n, 3), (n,), (n, 3)). `stacked_sdf` reads one object's field from it."""
-    if not grids or any(np.ndim(g.values) != 3 for g in grids):
-        raise ValueError("stack_grids takes one or more plain (3-d) grids")
-    shape = tuple(int(n) for n in np.max([np.shape(g.values) for g in grids], axis=0))
-    return SDFGrid(
-        values=np.stack([np.asarray(g.padded(shape).values, np.float32) for g in grids]),
-        origin=np.stack([np.asarray(g.origin) for g in grids]),
-        spacing=np.array([np.asarray(g.spacing) for g in grids]),
-        n_nodes=np.stack([np.asarray(g.n_nodes) for g in grids]),
-    )
-
-
-def stacked_sdf(
-    stack: SDFGrid, index: Int[Array, ""] | int, points: Float[Array, "n 3"]
-) -> tuple[Float[Array, " n"], Float[Array, "n 3"]]:
-    """`sdf_query` of object `index` of a `stack_grids` stack (`index` may be traced:
-    under `jax.vmap` over objects the stacked values stay one array, read by gathers)."""
-    grid = SDFGrid(
-        values=stack.values,
-        origin=jnp.asarray(stack.origin)[index],
-        spacing=jnp.asarray(stack.spacing)[index],
-        n_nodes=jnp.asarray(stack.n_nodes)[index],
-    )
-    return sdf_query(grid, points, index)
 
 
 def sdf_query(

@@ -23,7 +23,6 @@ import dataclasses
 import json
 import time
 from pathlib import Path
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -31,7 +30,6 @@ import numpy as np
 import optax
 import orbax.checkpoint as ocp
 from flax import nnx
-from jaxtyping import Array, Float, Int
 
 from energies._checks import (
     BOOL,
@@ -42,21 +40,19 @@ from energies._checks import (
     UNIT_INTERVAL,
     check_fields,
 )
-from jaxgrasp._hand_depth import grasp_points, grid_depth
 from jaxgrasp._io import write_json_atomic
 from jaxgrasp.dataset import GraspDataset
 from jaxgrasp.flow_model import FlowNet, ModelConfig
 from jaxgrasp.grasp_vector import Normalizer, anchored_vectors, palm_points, to_vector
 from jaxgrasp.instruction import InstructionError, Tokenizer
 from jaxgrasp.point_views import partial_views
-from jaxgrasp.sdf import SDFGrid, stack_grids
 from jaxgrasp.sentence_encoder import (
     SENTENCE_ENCODERS,
     SentenceEncoderName,
     sentence_encoder,
     sentence_vectors,
 )
-from kinematics import HandModel, load_hand
+from kinematics import load_hand
 
 RUN_FILE = "run.json"
 CHECKPOINTS = "checkpoints"
@@ -99,12 +95,6 @@ class TrainConfig:
         anchor_sigma: width of the anchor head's soft target around the point nearest
             the palm (m).
         anchor_weight: weight of the anchor head's cross-entropy beside the flow loss.
-        penetration_weight: weight of a physics term beside the flow loss (DexGrasp
-            Anything's physics-aware training): the mean depth (mm) of the hand's
-            surface samples inside the object (its signed-distance grid), for the clean
-            grasp each velocity points at (X_t + (1 - t) v), scaled by t^2 (near t = 0
-            that prediction is the average of many grasps); 0: off.
-        penetration_points: hand surface samples that term reads.
     """
 
     steps: int = 20000
@@ -133,8 +123,6 @@ class TrainConfig:
     anchored: bool = True
     anchor_sigma: float = 0.01
     anchor_weight: float = 0.2
-    penetration_weight: float = 0.0
-    penetration_points: int = 128
 
     def __post_init__(self):
         positive_ints = (
@@ -149,7 +137,6 @@ class TrainConfig:
             "hidden",
             "blocks",
             "token_width",
-            "penetration_points",
         )
         group = self.grasps_per_cloud
         check_fields(
@@ -169,7 +156,6 @@ class TrainConfig:
                 "anchored": BOOL,
                 "anchor_sigma": POSITIVE,
                 "anchor_weight": NON_NEGATIVE,
-                "penetration_weight": NON_NEGATIVE,
                 "max_minutes": (lambda m: m is None or POSITIVE[0](m), "None or a number > 0"),
                 "sentence_encoder": (
                     lambda e: e is None or e in SENTENCE_ENCODERS,
@@ -206,13 +192,10 @@ class TrainResult:
 
 
 class CloudSampler:
-    """Full and single-view clouds of the dataset's objects, resampled per example;
-    with `grid_stride`, also each object's signed-distance grid at `grid_stride` times
-    its spacing (`grids`, for the penetration term; each object is built once)."""
+    """Full and single-view clouds of the dataset's objects, resampled per example."""
 
-    def __init__(self, dataset: GraspDataset, n_views: int, grid_stride: int | None = None):
+    def __init__(self, dataset: GraspDataset, n_views: int):
         self.points, self.normals, self.views = [], [], []
-        self.grids: list[SDFGrid] = []
         for i in range(len(dataset.object_refs)):
             obj = dataset.object(i)
             pts = np.asarray(obj.points, np.float32)
@@ -220,8 +203,6 @@ class CloudSampler:
             self.points.append(pts)
             self.normals.append(nrm)
             self.views.append(partial_views(pts, nrm, n_views))
-            if grid_stride is not None:
-                self.grids.append(obj.grid.coarsened(grid_stride))
 
     def sample(self, rng: np.random.Generator, objects, n_points: int, partial_fraction: float):
         """Clouds for the given object indices. Shape: (B, n_points, 3) twice."""
@@ -272,8 +253,7 @@ def train(
     except InstructionError as e:
         raise TrainingError(str(e)) from None
     vectors = to_vector(data.root_pos, data.root_quat, data.q_grasp)
-    physics = config.penetration_weight > 0
-    clouds = CloudSampler(data, config.n_views, PENETRATION_GRID_STRIDE if physics else None)
+    clouds = CloudSampler(data, config.n_views)
     palms, stats = None, vectors
     if config.anchored:
         palms = palm_points(load_hand(data.hand), data.root_pos, data.root_quat)
@@ -306,16 +286,6 @@ def train(
     by_object = [np.flatnonzero(data.object_index == o) for o in range(len(data.object_refs))]
     group = config.grasps_per_cloud
 
-    penetration = None
-    if physics:
-        penetration = PenetrationTerm(
-            load_hand(data.hand, config.penetration_points),
-            jnp.asarray(normalizer.mean),
-            jnp.asarray(normalizer.std),
-            jax.tree.map(jnp.asarray, stack_grids(clouds.grids)),
-            jnp.asarray(config.penetration_weight, jnp.float32),
-        )
-
     def batch_at(step: int) -> tuple:
         rng = np.random.default_rng([config.seed, step])
         leads = rng.integers(len(data), size=config.batch_size // group)
@@ -335,8 +305,7 @@ def train(
             )
             x1 = normalizer.normalize(rel).astype(np.float32)
         batch = (pts, nrm, tokens[idx], sentences[idx], x1, anchor.astype(np.int32))
-        key_ = jax.random.fold_in(key, step)
-        return (penetration, data.object_index[idx], *batch, logp.astype(np.float32), key_)
+        return (*batch, logp.astype(np.float32), jax.random.fold_in(key, step))
 
     start = time.perf_counter()
     first_step = step
@@ -384,7 +353,7 @@ def train(
 
 # Settings added since runs were first written, with the value that rebuilds a run that
 # did not record them (the rest take their defaults).
-_UNRECORDED = {"anchored": False, "penetration_weight": 0.0}
+_UNRECORDED = {"anchored": False}
 
 
 def recorded_settings(info: dict) -> dict:
@@ -430,29 +399,6 @@ def _optimizer(config: TrainConfig) -> optax.GradientTransformation:
     )
 
 
-# The penetration term reads each training object's SDF grid at this many times its
-# spacing (3 mm for most objects): 36 objects' grids in ~0.1 GB instead of ~0.8.
-PENETRATION_GRID_STRIDE = 2
-
-
-class PenetrationTerm(NamedTuple):
-    """What the physics term of `flow_loss` reads (`TrainConfig.penetration_weight`).
-
-    Fields:
-        hand: the hand, with `penetration_points` surface samples.
-        mean, std: the grasp normaliser (`Normalizer`). Shape: (d,) each.
-        grids: every training object's signed-distance grid, in the order of the
-            dataset's objects (`sdf.stack_grids`). Shape: values (n_objects, nx, ny, nz).
-        weight: the term's weight. Shape: ().
-    """
-
-    hand: HandModel
-    mean: Float[Array, " d"]
-    std: Float[Array, " d"]
-    grids: SDFGrid
-    weight: Float[Array, ""]
-
-
 def flow_loss(
     net: FlowNet,
     pts,
@@ -465,16 +411,12 @@ def flow_loss(
     key,
     repeat: int = 1,
     anchor_weight: float = 0.0,
-    objects=None,
-    penetration: PenetrationTerm | None = None,
 ) -> jax.Array:
     """Rectified-flow loss of one batch: mean ||v(X_t, t) - (X_1 - X_0)||^2 per
     dimension, plus for an anchored network `anchor_weight` times the anchor head's
-    cross-entropy against `anchor_logp`, plus with `penetration` its physics term.
-    Shapes: pts / nrm (B / repeat, n, 3), tokens (B, l), sentence (B, s), x1 (B, d),
-    anchor (B,) (the point each translation is relative to; unused by a network that is
-    not anchored), anchor_logp (B, n), objects (B,) (each grasp's object, for
-    `penetration`)."""
+    cross-entropy against `anchor_logp`. Shapes: pts / nrm (B / repeat, n, 3), tokens
+    (B, l), sentence (B, s), x1 (B, d), anchor (B,) (the point each translation is
+    relative to; unused by a network that is not anchored), anchor_logp (B, n)."""
     k0, kt = jax.random.split(key)
     x0 = jax.random.normal(k0, x1.shape, x1.dtype)
     t = jax.random.uniform(kt, (x1.shape[0],), x1.dtype)
@@ -486,52 +428,17 @@ def flow_loss(
     if net.config.anchored:
         logq = jax.nn.log_softmax(net.anchor_logits(base, per_point, repeat), axis=-1)
         loss += anchor_weight * jnp.mean(-jnp.sum(jnp.exp(anchor_logp) * logq, axis=-1))
-    if penetration is not None:
-        if objects is None:
-            raise ValueError("the penetration term needs each grasp's object index")
-        origin = jnp.zeros((x1.shape[0], 3), x1.dtype)
-        if net.config.anchored:
-            clouds = jnp.repeat(pts, repeat, axis=0)
-            origin = jnp.take_along_axis(clouds, anchor[:, None, None], axis=1)[:, 0]
-        # The clean grasp each velocity points at; near t = 0 it is the average of many
-        # grasps, hence the weight t^2.
-        depth = penetration_mm(penetration, xt + (1.0 - t[:, None]) * v, origin, objects)
-        loss += penetration.weight * jnp.mean(t**2 * depth)
     return loss
 
 
-def penetration_mm(
-    term: PenetrationTerm,
-    z: Float[Array, "b d"],
-    origin: Float[Array, "b 3"],
-    objects: Int[Array, " b"],
-) -> Float[Array, " b"]:
-    """Mean depth (mm) of the hand's surface samples inside its object, for normalised
-    grasp vectors `z` whose translations are relative to `origin` (an anchored network's
-    anchor points; zeros otherwise) and each grasp's object index."""
-
-    def one(z1, origin1, index):
-        surface = grasp_points(term.hand, term.mean, term.std, z1, origin1).surface
-        return 1000.0 * jnp.mean(grid_depth(term.grids, index, surface))
-
-    return jax.vmap(one)(z, origin, objects)
-
-
 def _train_step(graphdef, tx, repeat: int, anchor_weight: float):
-    def loss_of(params, penetration, objects, *batch):
+    def loss_of(params, *batch):
         net = nnx.merge(graphdef, params)
-        return flow_loss(
-            net,
-            *batch,
-            repeat=repeat,
-            anchor_weight=anchor_weight,
-            objects=objects,
-            penetration=penetration,
-        )
+        return flow_loss(net, *batch, repeat=repeat, anchor_weight=anchor_weight)
 
     @jax.jit
-    def step(params, opt_state, penetration, objects, *batch):
-        loss, grads = jax.value_and_grad(loss_of)(params, penetration, objects, *batch)
+    def step(params, opt_state, *batch):
+        loss, grads = jax.value_and_grad(loss_of)(params, *batch)
         updates, opt_state = tx.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss
 

@@ -1,22 +1,15 @@
-"""How deep a generated hand reaches into an object (`jaxgrasp._hand_depth`): the
-generator's physics-aware training term (`TrainConfig.penetration_weight`, on SDF grids)
-and its guided sampling (`generate(..., guidance=)`, on the given cloud)."""
+"""Where a generated hand lies against the object's cloud (`jaxgrasp._hand_depth`), the
+physics of the generator's guided sampling (`generate(..., guidance=)`)."""
 
 from __future__ import annotations
-
-import dataclasses
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from conftest import random_q, random_quat
 
-from jaxgrasp._hand_depth import cloud_distance, grasp_points, grid_depth, rotation_from_6d
-from jaxgrasp.grasp_vector import Normalizer, palm_points, to_vector
-from jaxgrasp.initialization import initial_poses
-from jaxgrasp.objects import make_object
-from jaxgrasp.sdf import stack_grids, stacked_sdf
-from jaxgrasp.training import PenetrationTerm, penetration_mm
+from jaxgrasp._hand_depth import cloud_distance, grasp_points, rotation_from_6d
+from jaxgrasp.grasp_vector import Normalizer, to_vector
 from kinematics import forward_kinematics, points_to_world
 from kinematics._rotations import quat_to_mat
 
@@ -94,67 +87,3 @@ def test_grasp_points_match_forward_kinematics_at_the_root_pose(shadow):
         np.testing.assert_allclose(got.surface, want, atol=1e-5)
         want = points_to_world(poses, thumb.body, thumb.points)
         np.testing.assert_allclose(got.contacts, want, atol=1e-5)
-
-
-def test_stacked_grids_read_each_objects_own_field():
-    objs = [make_object("mug", 0), make_object("bottle", 1)]
-    coarse = [o.grid.coarsened(2) for o in objs]
-    stack = stack_grids(coarse)
-    rng = np.random.default_rng(3)
-    for index, obj in enumerate(objs):
-        # Near the surface, inside and out, and beyond the grid.
-        pts = np.asarray(obj.points)[:300] + rng.normal(scale=0.01, size=(300, 3))
-        pts[:10] *= 3.0
-        pts = jnp.asarray(pts, jnp.float32)
-        # As the training term reads it: vmapped over objects, the stack unbatched.
-        got, got_grad = jax.vmap(lambda i, p: stacked_sdf(stack, i, p))(
-            jnp.array([index]), pts[None]
-        )
-        own, own_grad = coarse[index].query(pts)
-        np.testing.assert_allclose(got[0], own, atol=1e-7)
-        np.testing.assert_allclose(got_grad[0], own_grad, atol=1e-6)
-        np.testing.assert_array_equal(grid_depth(stack, index, pts), np.maximum(-own, 0.0))
-        # Trilinear at twice the spacing (3 mm) against the fine grid: close to the mm.
-        fine = np.asarray(obj.grid.query(pts)[0])
-        err = np.abs(np.asarray(got[0]) - fine)
-        assert np.median(err) < 2e-4 and err.max() < 2e-3, (np.median(err), err.max())
-
-
-def test_training_term_reads_the_grasp_where_its_anchor_puts_it(shadow):
-    obj = make_object("bottle", 0)
-    cloud = np.asarray(obj.points, np.float32)
-    pos, quat, q = initial_poses(shadow, obj, obj.part_index("body"), "wrap", 4, seed=0)
-    vectors = to_vector(pos, quat, q)
-    # The same hands with their palms pushed through the bottle's axis: deep inside.
-    inside = vectors.copy()
-    palms = palm_points(shadow, pos, quat)
-    inside[:, :2] -= palms[:, :2] - cloud[:, :2].mean(0)
-    norm = Normalizer.fit(np.concatenate([vectors, inside]))
-    # Object 1 of the stack, one metre away (object 0: a mug where the bottle was).
-    shift = np.array([1.0, 0.0, 0.0], np.float32)
-    moved = obj.grid.coarsened(2)
-    moved = dataclasses.replace(moved, origin=np.asarray(moved.origin) + shift)
-    grids = stack_grids([make_object("mug", 0).grid.coarsened(2), moved])
-    term = PenetrationTerm(
-        shadow,
-        jnp.asarray(norm.mean),
-        jnp.asarray(norm.std),
-        jax.tree.map(jnp.asarray, grids),
-        jnp.float32(1.0),
-    )
-    objects = jnp.ones(4, jnp.int32)
-
-    def depth(v, origin):  # translations relative to origin, as an anchored network's
-        v = v.copy()
-        v[:, :3] -= origin
-        z = jnp.asarray(norm.normalize(v), jnp.float32)
-        return np.asarray(penetration_mm(term, z, jnp.asarray(origin, jnp.float32), objects))
-
-    anchors = np.tile(shift + cloud[0], (4, 1))
-    at_bottle = np.r_[shift, np.zeros(vectors.shape[1] - 3)]
-    start = depth(vectors + at_bottle, anchors)
-    deep = depth(inside + at_bottle, anchors)
-    assert np.all(start < 0.5), start  # initial hands stand off the surface
-    assert np.all(deep > 1.0), deep  # mm, averaged over every surface sample
-    # Where the object is not (its translation read without the anchor): nothing.
-    np.testing.assert_array_equal(depth(inside, np.zeros((4, 3), np.float32)), 0.0)
