@@ -1,34 +1,21 @@
-"""Where a generated hand lies against an object: the physics of the grasp generator's
-training term (`TrainConfig.penetration_weight`) and of its guided sampling
-(`generate(..., guidance=)`), after DexGrasp Anything (Zhong et al. 2025).
+"""Where a generated hand lies against the object's cloud: the physics of the grasp
+generator's guided sampling (`generate(..., guidance=)`, after DexGrasp Anything's
+physics-guided sampling, Zhong et al. 2025).
 
-Both read one normalised grasp vector (`jaxgrasp.grasp_vector`) and place the hand's
-surface samples and contact candidates with the pure-JAX forward kinematics; callers
-vmap over grasps. Training knows each object's mesh and reads its signed-distance grid
-(`grid_depth`); sampling knows only the given cloud and reads the signed distance to the
-tangent plane of each point's nearest cloud point (`cloud_distance`).
+`grasp_surface` places the hand of one normalised grasp vector (`jaxgrasp.grasp_vector`)
+with the pure-JAX forward kinematics (callers vmap over grasps); sampling knows only the
+given cloud, so `cloud_distance` reads the signed distance to the tangent plane of each
+point's nearest cloud point.
 """
 
 from __future__ import annotations
-
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from energies._safe import safe_normalize
-from energies.hand_state import hand_state
-from kinematics import HandModel
-from kinematics.geometry import ContactCandidates
-
-
-class GraspPoints(NamedTuple):
-    """A posed hand's surface samples (shape (n_surface, 3)) and contact candidates
-    (shape (n_contacts, 3)), in the object frame."""
-
-    surface: Float[Array, "n_surface 3"]
-    contacts: Float[Array, "n_contacts 3"]
+from kinematics import HandModel, forward_kinematics, points_to_world
 
 
 def rotation_from_6d(six: Float[Array, " 6"]) -> Float[Array, "3 3"]:
@@ -39,24 +26,23 @@ def rotation_from_6d(six: Float[Array, " 6"]) -> Float[Array, "3 3"]:
     return jnp.stack([e1, e2, jnp.cross(e1, e2)], axis=-1)
 
 
-def grasp_points(
+def grasp_surface(
     hand: HandModel,
     mean: Float[Array, " d"],
     std: Float[Array, " d"],
     z: Float[Array, " d"],
     origin: Float[Array, " 3"],
-    contacts: ContactCandidates | None = None,
-) -> GraspPoints:
-    """The hand of a normalised grasp vector `z` (`Normalizer` statistics `mean`,
-    `std`) whose translation is relative to `origin` (an anchored network's anchor
-    point; zeros otherwise). `contacts`: the candidates to place (default: all)."""
+) -> Float[Array, "n_surface 3"]:
+    """The surface samples of the hand of a normalised grasp vector `z` (`Normalizer`
+    statistics `mean`, `std`) whose translation is relative to `origin` (an anchored
+    network's anchor point; zeros otherwise), in the object frame."""
     grasp = z * std + mean
     rot = rotation_from_6d(grasp[3:9])
     identity = jnp.array([1.0, 0.0, 0.0, 0.0], z.dtype)
     # FK in the root frame: the root pose is a matrix here, applied below.
-    state = hand_state(hand, jnp.zeros(3, z.dtype), identity, grasp[9:], contacts)
-    shift = grasp[:3] + origin
-    return GraspPoints(state.surface_points @ rot.T + shift, state.contact_points @ rot.T + shift)
+    poses = forward_kinematics(hand, jnp.zeros(3, z.dtype), identity, grasp[9:])
+    local = points_to_world(poses, hand.surface.body, jnp.asarray(hand.surface.points))
+    return local @ rot.T + grasp[:3] + origin
 
 
 def cloud_distance(

@@ -30,7 +30,7 @@ import numpy as np
 from flax import nnx
 
 from energies._checks import is_number, read_flag
-from jaxgrasp._hand_depth import cloud_distance, grasp_points
+from jaxgrasp._hand_depth import cloud_distance, grasp_surface
 from jaxgrasp.flow_model import FlowNet
 from jaxgrasp.grasp_set import GraspSet
 from jaxgrasp.grasp_vector import Normalizer, from_vector
@@ -300,7 +300,7 @@ class _Guide(NamedTuple):
 
 def _guidance_depth_mm(guide: _Guide, z, origin) -> jax.Array:
     """One grasp's mean depth (mm) of its hand surface samples below the cloud."""
-    surface = grasp_points(guide.hand, guide.mean, guide.std, z, origin).surface
+    surface = grasp_surface(guide.hand, guide.mean, guide.std, z, origin)
     return 1000.0 * jnp.mean(jax.nn.relu(-cloud_distance(surface, guide.cloud, guide.normals)))
 
 

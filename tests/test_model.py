@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgrasp._hand_depth import cloud_distance, grasp_points
+from jaxgrasp._hand_depth import cloud_distance, grasp_surface
 from jaxgrasp.dataset import DatasetError, GraspDataset
 from jaxgrasp.evaluation import EvalConfig, evaluate, joint_entropy
 from jaxgrasp.generator import GenerationError, GraspGenerator, estimate_normals, generate
@@ -398,7 +398,7 @@ def test_guidance_moves_the_hands_out_of_the_cloud(trained, shadow):
         stats = jnp.asarray(model.normalizer.mean), jnp.asarray(model.normalizer.std)
 
         def one(z1):
-            surface = grasp_points(shadow, *stats, z1, jnp.zeros(3)).surface
+            surface = grasp_surface(shadow, *stats, z1, jnp.zeros(3))
             return jnp.mean(jax.nn.relu(-cloud_distance(surface, pts, nrm)))
 
         return 1000.0 * np.asarray(jax.vmap(one)(z))
