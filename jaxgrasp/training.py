@@ -356,9 +356,22 @@ def train(
 _UNRECORDED = {"anchored": False}
 
 
+# Settings since removed: session 43's penetration term beside the flow loss (commit
+# 3ec2215). A run that had it off (weight 0) is the same as one without it.
+_RETIRED = ("penetration_weight", "penetration_points")
+
+
 def recorded_settings(info: dict) -> dict:
     """The `TrainConfig` fields of a run.json (`info`), older runs included."""
-    return {**_UNRECORDED, **info["config"]}
+    config = {k: v for k, v in info["config"].items() if k not in _RETIRED}
+    weight = info["config"].get("penetration_weight", 0.0)
+    if weight != 0.0:
+        raise TrainingError(
+            f"the run was trained with penetration_weight = {weight}, a training term "
+            "removed after session 43 (it did not help); retrain it, or load it with "
+            "jaxgrasp at commit 3ec2215"
+        )
+    return {**_UNRECORDED, **config}
 
 
 def _run_info(out: Path, data: GraspDataset, config: TrainConfig, vectors) -> dict:

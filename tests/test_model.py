@@ -347,6 +347,19 @@ def test_object_frame_model_learns_and_older_runs_load_as_one(object_frame, tmp_
     np.testing.assert_array_equal(a.root_pos, b.root_pos)
     resumed = train(data, old, dataclasses.replace(TINY, anchored=False), progress=False)
     assert resumed.steps_run == 0  # the same settings: it resumes (and is done)
+    # Session 43's runs recorded a training term that was removed after it: off, the
+    # run loads and resumes as one without it; on, a clear error.
+    info["config"].update(penetration_weight=0.0, penetration_points=128)
+    (old / "run.json").write_text(json.dumps(info))
+    c = generate(GraspGenerator.load(old), pts, CAPTIONS[0], 4, seed=1, steps=4)
+    np.testing.assert_array_equal(a.root_pos, c.root_pos)
+    assert (
+        train(data, old, dataclasses.replace(TINY, anchored=False), progress=False).steps_run == 0
+    )
+    info["config"]["penetration_weight"] = 1.0
+    (old / "run.json").write_text(json.dumps(info))
+    with pytest.raises(TrainingError, match="penetration_weight = 1.0, a training term removed"):
+        GraspGenerator.load(old)
 
 
 def test_sampling_is_deterministic_for_a_seed(trained):
