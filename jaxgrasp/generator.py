@@ -30,11 +30,12 @@ import numpy as np
 from flax import nnx
 
 from energies._checks import is_number, read_flag
-from jaxgrasp._hand_depth import cloud_distance, grasp_surface
+from jaxgrasp._hand_depth import cloud_sdf, grasp_surface
 from jaxgrasp.flow_model import FlowNet
 from jaxgrasp.grasp_set import GraspSet
 from jaxgrasp.grasp_vector import Normalizer, from_vector
 from jaxgrasp.instruction import EXAMPLE, InstructionError, Tokenizer, parse_instruction
+from jaxgrasp.sdf import SDFGrid, sdf_query
 from jaxgrasp.sentence_encoder import SentenceEncoderName, sentence_vectors
 from jaxgrasp.synthesis import SynthesisConfig
 from jaxgrasp.training import (
@@ -184,8 +185,9 @@ def generate(
             none for a model of floating objects.
         guidance: physics guidance (DexGrasp Anything's physics-guided sampling): after
             each integration step every sample moves down the gradient of the depth
-            (mm) of its predicted grasp's hand surface below the given cloud, times
-            `guidance` x the step's length; 0: off (the model's own samples).
+            (mm) of its predicted grasp's hand surface samples below the given cloud
+            (the tangent plane of their nearest cloud point, `_hand_depth.cloud_sdf`),
+            times `guidance` x the step's length; 0: off (the model's own samples).
     Returns:
         A `GraspSet` (energy unknown: NaN) whose part and mode come from the instruction.
     """
@@ -228,13 +230,13 @@ def generate(
     idx = rng.choice(len(pts), model.n_points, replace=len(pts) < model.n_points)
     guide = None
     if guidance > 0:
-        near = rng.choice(len(pts), min(len(pts), GUIDANCE_POINTS), replace=False)
+        # Padded to a shared shape: objects of one size class share one compilation.
+        grid = cloud_sdf(pts, nrm).bucketed()
         guide = _Guide(
             model.hand,
             jnp.asarray(model.normalizer.mean),
             jnp.asarray(model.normalizer.std),
-            jnp.asarray(pts[near]),
-            jnp.asarray(nrm[near]),
+            jax.tree.map(jnp.asarray, grid),
             jnp.float32(guidance),
         )
     z, origin = _integrate(
@@ -281,27 +283,21 @@ def _mode_of(fingers: tuple[str, ...]) -> str:
     return "wrap" if len(digits) >= 4 else "pinch" if digits else "wrap"
 
 
-# Cloud points the guidance reads its distances against (tangent planes ~5 mm apart on
-# a mug; the network reads `n_points`).
-GUIDANCE_POINTS = 2048
-
-
 class _Guide(NamedTuple):
     """What physics guidance reads: the hand; the normaliser's mean and std (shape (d,)
-    each); the given cloud and its normals (shape (m, 3) each); the step size."""
+    each); the given cloud's signed-distance grid (`cloud_sdf`); the step size."""
 
     hand: HandModel
     mean: jax.Array
     std: jax.Array
-    cloud: jax.Array
-    normals: jax.Array
+    grid: SDFGrid
     weight: jax.Array
 
 
 def _guidance_depth_mm(guide: _Guide, z, origin) -> jax.Array:
     """One grasp's mean depth (mm) of its hand surface samples below the cloud."""
     surface = grasp_surface(guide.hand, guide.mean, guide.std, z, origin)
-    return 1000.0 * jnp.mean(jax.nn.relu(-cloud_distance(surface, guide.cloud, guide.normals)))
+    return 1000.0 * jnp.mean(jax.nn.relu(-sdf_query(guide.grid, surface)[0]))
 
 
 @functools.partial(jax.jit, static_argnums=(0, 9, 10, 11))

@@ -1,5 +1,6 @@
 """Where a generated hand lies against the object's cloud (`jaxgrasp._hand_depth`), the
-physics of the generator's guided sampling (`generate(..., guidance=)`)."""
+physics of the generator's guided sampling (`generate(..., guidance=)`): the cloud's
+signed-distance grid, the hand of a grasp vector."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 from conftest import random_q, random_quat
 
-from jaxgrasp._hand_depth import cloud_distance, grasp_surface, rotation_from_6d
+from jaxgrasp._hand_depth import cloud_sdf, grasp_surface, rotation_from_6d
 from jaxgrasp.grasp_vector import Normalizer, to_vector
+from jaxgrasp.sdf import sdf_query
 from kinematics import forward_kinematics, points_to_world
 from kinematics._rotations import quat_to_mat
 
@@ -26,30 +28,29 @@ def sphere_cloud(n: int = 2048) -> tuple[np.ndarray, np.ndarray]:
     return RADIUS * normals, normals
 
 
-def test_distance_to_a_sphere_cloud_matches_the_distance_to_its_surface():
+def test_cloud_grid_holds_the_signed_distance_to_a_sphere_cloud():
     cloud, normals = sphere_cloud()
+    grid = cloud_sdf(cloud, normals)
+    assert grid.values.dtype == np.float32 and np.all(np.isfinite(grid.values))
     rng = np.random.default_rng(0)
-    dirs = rng.normal(size=(200, 3))
+    dirs = rng.normal(size=(300, 3))
     dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
-    radii = rng.uniform(0.01, 0.09, size=200)
-    points = (dirs * radii[:, None]).astype(np.float32)
-    signed = np.asarray(cloud_distance(jnp.asarray(points), cloud, normals))
-    # Tangent planes of points ~4 mm apart: within a millimetre of the true distance
-    # near the surface (and never beyond it further out).
+    radii = rng.uniform(0.0, 0.2, size=300)  # from the centre to beyond the grid
+    points = jnp.asarray(dirs * radii[:, None], jnp.float32)
+    signed, grad = sdf_query(jax.tree.map(jnp.asarray, grid.bucketed()), points)
+    signed, grad = np.asarray(signed), np.asarray(grad)
+    assert np.all(np.isfinite(signed)) and np.all(np.isfinite(grad))
+    # Tangent planes of points ~4 mm apart on 3 mm nodes: within a millimetre of the
+    # true distance near the surface, and the right side everywhere.
     near = np.abs(radii - RADIUS) < 0.02
     np.testing.assert_allclose(signed[near], radii[near] - RADIUS, atol=1e-3)
-    assert np.all(np.sign(signed) == np.sign(radii - RADIUS))
-
-
-def test_distance_gradient_is_finite_and_points_out():
-    cloud, normals = sphere_cloud()
-    # On a cloud point exactly, at the centre (every point equally near), inside, outside.
-    points = np.array([cloud[7], [0.0, 0.0, 0.0], [0.01, 0.0, 0.0], [0.2, 0.0, 0.0]], np.float32)
-    grad = np.asarray(jax.grad(lambda p: jnp.sum(cloud_distance(p, cloud, normals)))(points))
-    assert np.all(np.isfinite(grad))
-    # The gradient is the nearest point's outward normal: unit length, outwards.
-    np.testing.assert_allclose(np.linalg.norm(grad, axis=1), 1.0, atol=1e-5)
-    assert grad[2, 0] > 0.9 and grad[3, 0] > 0.9
+    assert np.all(
+        np.sign(signed[np.abs(radii - RADIUS) > 2e-3])
+        == np.sign(radii[np.abs(radii - RADIUS) > 2e-3] - RADIUS)
+    )
+    # Descending the depth moves a point near the surface outwards.
+    shell = near & (radii > 0.01)
+    assert np.median(np.sum(grad[shell] * dirs[shell], axis=1)) > 0.95
 
 
 def test_rotation_from_6d_is_a_rotation_for_any_input():

@@ -19,8 +19,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy.spatial import cKDTree
 
-from jaxgrasp._hand_depth import cloud_distance, grasp_surface
+from jaxgrasp._hand_depth import grasp_surface
 from jaxgrasp.dataset import DatasetError, GraspDataset
 from jaxgrasp.evaluation import EvalConfig, evaluate, joint_entropy
 from jaxgrasp.generator import GenerationError, GraspGenerator, estimate_normals, generate
@@ -405,16 +406,17 @@ def test_guidance_moves_the_hands_out_of_the_cloud(trained, shadow):
     pts = (np.asarray(obj.points) - centre) * [3.0, 3.0, 1.0] + centre
     nrm = np.asarray(obj.normals)
 
-    def depth_mm(g):  # mean over the samples' hand surface samples below the cloud
+    tree = cKDTree(pts)
+
+    def depth_mm(g):  # mean depth of each sample's hand surface samples below the cloud
         x = to_vector(g.root_pos, g.root_quat, g.q_grasp)
         z = jnp.asarray(model.normalizer.normalize(x), jnp.float32)
         stats = jnp.asarray(model.normalizer.mean), jnp.asarray(model.normalizer.std)
-
-        def one(z1):
-            surface = grasp_surface(shadow, *stats, z1, jnp.zeros(3))
-            return jnp.mean(jax.nn.relu(-cloud_distance(surface, pts, nrm)))
-
-        return 1000.0 * np.asarray(jax.vmap(one)(z))
+        surface = jax.vmap(lambda z1: grasp_surface(shadow, *stats, z1, jnp.zeros(3)))(z)
+        surface = np.asarray(surface, np.float64)
+        _, nearest = tree.query(surface)  # the tangent plane of the nearest cloud point
+        signed = np.sum((surface - pts[nearest]) * nrm[nearest], axis=-1)
+        return 1000.0 * np.maximum(-signed, 0.0).mean(axis=1)
 
     kw = dict(normals=nrm, seed=2, steps=8)
     raw = generate(model, pts, CAPTIONS[0], 8, **kw)
