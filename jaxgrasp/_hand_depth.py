@@ -22,9 +22,12 @@ from jaxgrasp.sdf import SDFGrid
 from kinematics import HandModel, forward_kinematics, points_to_world
 
 # The cloud's grid: 3 mm nodes (the cloud's points lie ~5 mm apart on a mug), 3 cm
-# beyond the cloud on every side (a hand sample further out is outside anyway).
+# beyond the cloud on every side (a hand sample further out is outside anyway), and
+# coarser nodes for objects over ~44 cm so that no axis has more than 169 nodes: every
+# grid then pads to one shape (`sdf.GRID_BUCKET`) and the guided sampler compiles once.
 CLOUD_GRID_SPACING = 0.003
 CLOUD_GRID_PADDING = 0.03
+CLOUD_GRID_NODES = 169
 
 
 def rotation_from_6d(six: Float[Array, " 6"]) -> Float[Array, "3 3"]:
@@ -61,11 +64,15 @@ def cloud_sdf(
     padding: float = CLOUD_GRID_PADDING,
 ) -> SDFGrid:
     """A signed-distance grid (numpy, float32) of an oriented cloud: at each node the
-    distance to the tangent plane of its nearest cloud point, negative inside."""
+    distance to the tangent plane of its nearest cloud point, negative inside. Nodes
+    `spacing` apart, or wider where the cloud would need more than `CLOUD_GRID_NODES`
+    on an axis."""
     pts = np.asarray(points, np.float64)
     nrm = np.asarray(normals, np.float64)
     lo = pts.min(0) - padding
-    n_nodes = np.ceil((pts.max(0) + padding - lo) / spacing).astype(int) + 1
+    extent = pts.max(0) + padding - lo
+    spacing = max(spacing, float(extent.max()) / (CLOUD_GRID_NODES - 2))
+    n_nodes = np.ceil(extent / spacing).astype(int) + 1
     axes = [lo[i] + spacing * np.arange(n_nodes[i]) for i in range(3)]
     nodes = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
     _, nearest = cKDTree(pts).query(nodes)

@@ -500,8 +500,8 @@ def sample(
         anchor_temperature: an anchored model's temperature for drawing the cloud
             point each palm goes against (0: the likeliest; default: --temperature).
         guidance: physics guidance: each integration step also moves the samples'
-            hands out of the object's cloud, by this step size (0: off; 1 took the
-            benchmark's raw Suc from 10 to 19 %, README "Grasp generator").
+            hands out of the object's cloud, by this step size (0: off; at 1 the
+            benchmark's Suc went from 17.5 % raw to 26.8 %, README "Grasp generator").
     """
     import numpy as np
 

@@ -9,7 +9,13 @@ import jax.numpy as jnp
 import numpy as np
 from conftest import random_q, random_quat
 
-from jaxgrasp._hand_depth import cloud_sdf, grasp_surface, rotation_from_6d
+from jaxgrasp._hand_depth import (
+    CLOUD_GRID_NODES,
+    CLOUD_GRID_SPACING,
+    cloud_sdf,
+    grasp_surface,
+    rotation_from_6d,
+)
 from jaxgrasp.grasp_vector import Normalizer, to_vector
 from jaxgrasp.sdf import sdf_query
 from kinematics import forward_kinematics, points_to_world
@@ -51,6 +57,18 @@ def test_cloud_grid_holds_the_signed_distance_to_a_sphere_cloud():
     # Descending the depth moves a point near the surface outwards.
     shell = near & (radii > 0.01)
     assert np.median(np.sum(grad[shell] * dirs[shell], axis=1)) > 0.95
+
+
+def test_cloud_grid_of_any_size_pads_to_one_shape():
+    cloud, normals = sphere_cloud(512)
+    small = cloud_sdf(cloud * 0.2, normals)  # a 2 cm ball: 3 mm nodes
+    large = cloud_sdf(cloud * 20.0, normals)  # a 2 m ball: wider nodes, no more of them
+    assert float(small.spacing) == CLOUD_GRID_SPACING
+    assert max(large.shape) <= CLOUD_GRID_NODES and float(large.spacing) > 0.01
+    assert np.shape(small.bucketed().values) == np.shape(large.bucketed().values)
+    # One point: the distance to its tangent plane, around it.
+    one = cloud_sdf(cloud[:1], normals[:1])
+    assert np.all(np.isfinite(one.values)) and min(one.shape) > 2
 
 
 def test_rotation_from_6d_is_a_rotation_for_any_input():
