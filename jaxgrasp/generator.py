@@ -230,7 +230,7 @@ def generate(
     idx = rng.choice(len(pts), model.n_points, replace=len(pts) < model.n_points)
     guide = None
     if guidance > 0:
-        # Padded to a shared shape: objects of one size class share one compilation.
+        # Padded to one shape (`cloud_sdf` caps the node count): one compilation for all.
         grid = cloud_sdf(pts, nrm).bucketed()
         guide = _Guide(
             model.hand,
