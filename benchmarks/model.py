@@ -3,7 +3,7 @@
 Run: python benchmarks/model.py [--train-objects SPEC] [--eval-objects SPEC]
      [--holdout SPEC] [--num 32] [--train-minutes 60] [--steps 20000]
      [--eval-num 16] [--refine-steps 200] [--refine-oversample 1] [--temperatures 1,0.5]
-     [--anchor-temperature T] [--guidance G]
+     [--anchor-temperature T] [--guidance G] [--oversample K]
      [--include-invalid]
      [--sentence-encoder wordllama] [--no-anchored] [--work DIR] [--name model] [--note ...]
      [--evaluate-only]
@@ -12,10 +12,12 @@ Writes benchmarks/results/NAME.json (and the run's loss curve next to it).
 1. `generate_dataset` on the training objects (Wrap, every part; resumable, kept in
    --work), 2. `train` for at most --train-minutes on this machine, 3. `evaluate` on
    held-out instances of the training categories (--eval-objects) and on a held-out
-   category (--holdout), raw samples and samples refined by --refine-steps optimizer
-   steps, once per sampling temperature (the scale of the starting noise, see
-   `jaxgrasp.generate`). The JSON carries suc_raw / suc_refined / pga_raw / pga_refined
-   (over every held-out target) at the first temperature and the same for each in
+   category (--holdout), raw samples, the same drawn with physics guidance (--guidance),
+   the best-placed of --oversample times as many of those (the variant "ranked") and the
+   raw samples refined by --refine-steps optimizer steps, once per sampling temperature
+   (the scale of the starting noise, see `jaxgrasp.generate`). The JSON carries suc_raw
+   / suc_refined / pga_raw / pga_refined (and _guided / _ranked) over every held-out
+   target at the first temperature and the same for each in
    `by_temperature`, train_minutes, the per-split table (DexVLG Table 2 layout), the
    dataset's size, compile time and steady step time of training, versions and hardware.
    With --evaluate-only, step 3 alone, on the run an earlier call left in --work (its
@@ -82,6 +84,13 @@ def main() -> None:
         default=1.0,
         help="EvalConfig.guidance: also evaluate the samples drawn with physics guidance "
         "(the variant 'guided'; 0: not)",
+    )
+    ap.add_argument(
+        "--oversample",
+        type=float,
+        default=4.0,
+        help="EvalConfig.oversample: also evaluate the num of K x num samples (drawn with "
+        "--guidance) that sit best against the cloud (the variant 'ranked'; 1: not)",
     )
     ap.add_argument("--include-invalid", action="store_true")
     ap.add_argument(
@@ -153,6 +162,7 @@ def main() -> None:
             temperature=temperature,
             anchor_temperature=args.anchor_temperature,
             guidance=args.guidance,
+            oversample=args.oversample,
         )
         ev = evaluate(model, refs, eval_config, train_objects=data.object_refs)
         ev["table"] = format_table(ev["rows"])

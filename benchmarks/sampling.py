@@ -1,8 +1,9 @@
-"""What sampling a trained grasp generator costs, with and without physics guidance.
+"""What sampling a trained grasp generator costs, with and without physics guidance and
+the choice of the best-placed samples of more (`oversample`).
 
 Run: python benchmarks/sampling.py RUN [--object procedural:mug:5] [--nums 16,64,256]
-     [--steps 16] [--name sampling]
-Writes benchmarks/results/NAME.json: per (num, guidance) the first call of
+     [--steps 16] [--guidance 1] [--oversample 4] [--name sampling]
+Writes benchmarks/results/NAME.json: per (num, guidance, oversample) the first call of
 `jaxgrasp.generate` (tracing and XLA compilation included), the steady call (median
 and fastest of repeated calls; the grasp set's pregrasp / squeeze poses included) and
 the compile time read as first minus steady; versions and hardware.
@@ -33,6 +34,7 @@ def main() -> None:
     ap.add_argument("--nums", default="16,64,256")
     ap.add_argument("--steps", type=int, default=16, help="midpoint integration steps")
     ap.add_argument("--guidance", type=float, default=1.0)
+    ap.add_argument("--oversample", type=float, default=4.0)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--name", default="sampling")
     args = ap.parse_args()
@@ -43,10 +45,23 @@ def main() -> None:
     text = instruction_for(obj.name, args.part, "wrap")
     records = []
     for num in (int(n) for n in args.nums.split(",")):
-        for guidance in (0.0, args.guidance):
+        for guidance, oversample in (
+            (0.0, 1.0),
+            (args.guidance, 1.0),
+            (args.guidance, args.oversample),
+        ):
 
-            def call(num=num, guidance=guidance):
-                generate(model, pts, text, num, normals=nrm, steps=args.steps, guidance=guidance)
+            def call(num=num, guidance=guidance, oversample=oversample):
+                generate(
+                    model,
+                    pts,
+                    text,
+                    num,
+                    normals=nrm,
+                    steps=args.steps,
+                    guidance=guidance,
+                    oversample=oversample,
+                )
 
             t0 = time.perf_counter()
             call()
@@ -55,6 +70,7 @@ def main() -> None:
             record = {
                 "num": num,
                 "guidance": guidance,
+                "oversample": oversample,
                 "first_call_s": first,
                 "steady_ms": 1e3 * steady["median"],
                 "steady_min_ms": 1e3 * steady["min"],
@@ -62,7 +78,8 @@ def main() -> None:
                 "ms_per_grasp": 1e3 * steady["median"] / num,
             }
             print(
-                f"num {num:4d} guidance {guidance:g}: {record['steady_ms']:8.1f} ms "
+                f"num {num:4d} guidance {guidance:g} oversample {oversample:g}: "
+                f"{record['steady_ms']:8.1f} ms "
                 f"({record['ms_per_grasp']:.2f} ms/grasp), compile ~{record['compile_s']:.1f} s",
                 flush=True,
             )

@@ -411,6 +411,7 @@ def evaluate(
     temperature: float = 1.0,
     anchor_temperature: float | None = None,
     guidance: float = 0.0,
+    oversample: float = 1.0,
     json: Path | None = None,
     overlap: bool = True,
 ) -> None:
@@ -435,6 +436,9 @@ def evaluate(
             point each palm goes against (default: --temperature).
         guidance: > 0: also validate the same samples drawn with physics guidance of
             this step size (`generate`'s; reported as "guided"); 0: not.
+        oversample: > 1: also validate the num of k x num samples (drawn with
+            --guidance) that sit best against the cloud (`generate`'s; reported as
+            "ranked"); 1: not.
         json: also write the results here.
         overlap: validate each target on a worker thread while the next one is sampled
             and refined (the same results, sooner; --no-overlap runs one at a time).
@@ -457,6 +461,7 @@ def evaluate(
         temperature=temperature,
         anchor_temperature=anchor_temperature,
         guidance=guidance,
+        oversample=oversample,
     )
     result = evaluate_model(model, parse_objects(objects), config, overlap=overlap)
     print(format_table(result["rows"]))
@@ -479,6 +484,7 @@ def sample(
     temperature: float = 1.0,
     anchor_temperature: float | None = None,
     guidance: float = 0.0,
+    oversample: float = 1.0,
 ) -> None:
     """Sample grasps from a trained model for an object's cloud and an instruction,
     and save them as a grasp set (view with `jaxgrasp show`, check with `jaxgrasp validate`).
@@ -502,6 +508,8 @@ def sample(
         guidance: physics guidance: each integration step also moves the samples'
             hands out of the object's cloud, by this step size (0: off; at 1 the
             benchmark's Suc went from 17.5 % raw to 26.8 %, README "Grasp generator").
+        oversample: draw k x num samples and keep the num whose hands sit best against
+            the object's cloud, best first (1: the model's samples as drawn).
     """
     import numpy as np
 
@@ -523,6 +531,7 @@ def sample(
         temperature=temperature,
         anchor_temperature=anchor_temperature,
         guidance=guidance,
+        oversample=oversample,
         object_ref=object,
         table_height=resting_height(obj) if model.tabletop else None,
     )

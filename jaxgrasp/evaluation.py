@@ -44,9 +44,10 @@ from jaxgrasp.synthesis import MODES, resting_height, synthesize
 from sim.validate import TABLE_CRITERION
 
 SPLITS = ("seen category", "unseen category")
-# raw: the model's samples; guided: the same drawn with physics guidance; refined: the
-# raw ones after the synthesis optimizer's steps.
-VARIANTS = ("raw", "guided", "refined")
+# raw: the model's samples; guided: the same drawn with physics guidance; ranked: the
+# num of oversample x num samples (drawn with that guidance, if any) that sit best
+# against the cloud; refined: the raw ones after the synthesis optimizer's steps.
+VARIANTS = ("raw", "guided", "ranked", "refined")
 METRICS = ("suc", "pta", "pga", "valid", "contact_acc", "diversity")
 _BINS = 20
 
@@ -61,8 +62,10 @@ class EvalConfig:
     refinement starts from ceil(k * num) samples and keeps the num of lowest energy
     after `select_at` of its steps, see `synthesize`'s `initial`; the raw figures are
     those of the first num samples), guidance (> 0: the same samples drawn again with
-    physics guidance, `generate`'s, reported as the variant "guided"; 0: none), modes,
-    cloud ("full" or "partial": one camera view), seed."""
+    physics guidance, `generate`'s, reported as the variant "guided"; 0: none),
+    oversample (k > 1: `generate`'s choice of the num samples of k x num, drawn with
+    `guidance`, that sit best against the cloud, reported as the variant "ranked"; 1:
+    none), modes, cloud ("full" or "partial": one camera view), seed."""
 
     num: int = 32
     sample_steps: int = 16
@@ -72,6 +75,7 @@ class EvalConfig:
     refine_steps: int = 200
     refine_oversample: float = 1.0
     guidance: float = 0.0
+    oversample: float = 1.0
     modes: tuple[str, ...] = ("wrap",)
     cloud: str = "full"
     seed: int = 0
@@ -89,6 +93,10 @@ class EvalConfig:
                     "None or a finite number >= 0",
                 ),
                 "refine_oversample": (
+                    lambda x: is_number(x) and 1 <= x <= 64,
+                    "a number in [1, 64]",
+                ),
+                "oversample": (
                     lambda x: is_number(x) and 1 <= x <= 64,
                     "a number in [1, 64]",
                 ),
@@ -152,7 +160,7 @@ def evaluate(
         obj, scene, (pts, nrm) = built["obj"], built["scene"], built["cloud"]
         instruction = instruction_for(obj.name, part, mode)
 
-        def sample(num: int, guidance: float = 0.0):
+        def sample(num: int, guidance: float = 0.0, oversample: float = 1.0):
             return generate(
                 model,
                 pts,
@@ -167,6 +175,7 @@ def evaluate(
                 object_ref=ref,
                 table_height=scene.table_height,
                 guidance=guidance,
+                oversample=oversample,
             )
 
         drawn = sample(math.ceil(config.num * config.refine_oversample - 1e-9))
@@ -182,6 +191,8 @@ def evaluate(
         variants = {"raw": raw}
         if config.guidance > 0:  # the same noise and anchors as the raw samples
             variants["guided"] = sample(config.num, config.guidance)
+        if config.oversample > 1:  # the first num of them are the guided (or raw) ones
+            variants["ranked"] = sample(config.num, config.guidance, config.oversample)
         if config.refine_steps > 0:
             variants["refined"] = synthesize(
                 hand,

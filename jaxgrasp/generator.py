@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
 import warnings
 from pathlib import Path
 from typing import NamedTuple
@@ -30,14 +31,14 @@ import numpy as np
 from flax import nnx
 
 from energies._checks import is_number, read_flag
-from jaxgrasp._hand_depth import cloud_sdf, grasp_surface
+from jaxgrasp._hand_depth import cloud_fit, cloud_sdf, fit_score, grasp_surface
 from jaxgrasp.flow_model import FlowNet
 from jaxgrasp.grasp_set import GraspSet
 from jaxgrasp.grasp_vector import Normalizer, from_vector
 from jaxgrasp.instruction import EXAMPLE, InstructionError, Tokenizer, parse_instruction
 from jaxgrasp.sdf import SDFGrid, sdf_query
 from jaxgrasp.sentence_encoder import SentenceEncoderName, sentence_vectors
-from jaxgrasp.synthesis import SynthesisConfig
+from jaxgrasp.synthesis import MODES, SynthesisConfig
 from jaxgrasp.training import (
     RUN_FILE,
     TrainConfig,
@@ -162,6 +163,7 @@ def generate(
     object_ref: str = "point-cloud",
     table_height: float | None = None,
     guidance: float = 0.0,
+    oversample: float = 1.0,
 ) -> GraspSet:
     """Sample `num` grasps for an object-frame point cloud and an instruction.
 
@@ -188,6 +190,13 @@ def generate(
             (mm) of its predicted grasp's hand surface samples below the given cloud
             (the tangent plane of their nearest cloud point, `_hand_depth.cloud_sdf`),
             times `guidance` x the step's length; 0: off (the model's own samples).
+        oversample: k >= 1 draws ceil(k * num) samples and returns the `num` that sit
+            best against the given cloud (`_hand_depth.cloud_fit`: the depth of the
+            deepest hand point below it, plus a third of the instructed contacts' mean
+            gap above it, in mm), best first, with those two figures in the set's
+            `terms` ("cloud_depth_mm", "cloud_gap_mm"). The first `num` drawn are the
+            samples k = 1 returns, to float rounding (the noise does not depend on the
+            count). 1: no choice.
     Returns:
         A `GraspSet` (energy unknown: NaN) whose part and mode come from the instruction.
     """
@@ -205,6 +214,8 @@ def generate(
     ):
         if value is not None and not (is_number(value) and value >= 0):
             raise GenerationError(f"{name} must be a finite number >= 0 (got {value})")
+    if not (is_number(oversample) and 1 <= oversample <= 64):
+        raise GenerationError(f"oversample must be a number in [1, 64] (got {oversample})")
     if table_height is not None and not is_number(table_height):
         raise GenerationError(f"table_height must be a finite number (got {table_height})")
     if table_height is None and model.tabletop:
@@ -228,15 +239,18 @@ def generate(
         )
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(pts), model.n_points, replace=len(pts) < model.n_points)
-    guide = None
-    if guidance > 0:
+    drawn = math.ceil(num * oversample - 1e-9)
+    grid: SDFGrid | None = None
+    if guidance > 0 or drawn > num:
         # Padded to one shape (`cloud_sdf` caps the node count): one compilation for all.
-        grid = cloud_sdf(pts, nrm).bucketed()
+        grid = jax.tree.map(jnp.asarray, cloud_sdf(pts, nrm).bucketed())
+    guide = None
+    if grid is not None and guidance > 0:
         guide = _Guide(
             model.hand,
             jnp.asarray(model.normalizer.mean),
             jnp.asarray(model.normalizer.std),
-            jax.tree.map(jnp.asarray, grid),
+            grid,
             jnp.float32(guidance),
         )
     z, origin = _integrate(
@@ -249,7 +263,7 @@ def generate(
         jax.random.key(seed),
         jnp.float32(temperature),
         jnp.float32(temperature if anchor_temperature is None else anchor_temperature),
-        num,
+        drawn,
         steps,
         method,
         guide,
@@ -264,15 +278,30 @@ def generate(
         part, name, fingers = parsed.part, parsed.object, parsed.fingers
     except InstructionError:
         part, name, fingers = None, object_name or "object", ()
+    mode = _mode_of(fingers)
+    terms: dict[str, np.ndarray] = {}
+    if drawn > num:
+        assert grid is not None
+        contacts = model.hand.contacts.select(
+            [f for f in fingers if f in model.hand.contacts.finger] or MODES[mode]
+        )
+        f32 = functools.partial(jnp.asarray, dtype=jnp.float32)
+        depth, gap = (
+            np.asarray(a, np.float64)
+            for a in cloud_fit(model.hand, contacts, grid, f32(pos), f32(quat), f32(q))
+        )
+        best = np.argsort(fit_score(depth, gap), kind="stable")[:num]
+        pos, quat, q = pos[best], quat[best], q[best]
+        terms = {"cloud_depth_mm": depth[best], "cloud_gap_mm": gap[best]}
     return GraspSet(
         **grasp_stages(model.hand, pos, quat, q, **model.stage_settings)._asdict(),
         energy=np.full(num, np.nan),
-        terms={},
+        terms=terms,
         hand=model.hand.name,
         object_ref=object_ref,
         object_name=object_name or name,
         part=part,
-        mode=_mode_of(fingers),
+        mode=mode,
         fingers=fingers,
         table_height=None if table_height is None else float(table_height),
     )

@@ -34,7 +34,8 @@ class GraspSet:
         q_pregrasp / q_grasp / q_squeeze: independent joints before closing, at the
             grasp, and the squeeze targets. Shape: (B, n_q) each.
         energy: total energy of each grasp (NaN if unknown). Shape: (B,).
-        terms: per-term energies {name: (B,)}.
+        terms: per-term energies {name: (B,)}; for samples `generate` chose from more,
+            their fit to the cloud ("cloud_depth_mm", "cloud_gap_mm").
         hand: hand registry name (`kinematics.load_hand`).
         object_ref: `procedural:CATEGORY:SEED` or a mesh path
             (`jaxgrasp.objects.object_from_reference`).

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from jaxgrasp._hand_depth import grasp_surface
+from jaxgrasp._hand_depth import CLOUD_GRID_PADDING, grasp_surface
 from jaxgrasp.dataset import DatasetError, GraspDataset
 from jaxgrasp.evaluation import EvalConfig, evaluate, joint_entropy
 from jaxgrasp.generator import GenerationError, GraspGenerator, estimate_normals, generate
@@ -41,6 +41,7 @@ from jaxgrasp.point_views import partial_views
 from jaxgrasp.sentence_encoder import sentence_encoder
 from jaxgrasp.synthesis import SynthesisConfig
 from jaxgrasp.training import TrainConfig, TrainingError, train
+from kinematics import forward_kinematics, points_to_world
 from sim.grasps import grasp_stages
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -432,6 +433,55 @@ def test_guidance_moves_the_hands_out_of_the_cloud(trained, shadow):
             generate(model, pts, CAPTIONS[0], 8, guidance=bad)
 
 
+def test_oversampling_keeps_the_samples_that_sit_best_against_the_cloud(trained, shadow):
+    model = GraspGenerator.load(trained[1].run)
+    obj = make_object("bottle", 0)
+    # The bottle widened as in the guidance test: most samples lie in it, some less deep.
+    centre = np.r_[np.asarray(obj.points)[:, :2].mean(0), 0.0]
+    pts = (np.asarray(obj.points) - centre) * [3.0, 3.0, 1.0] + centre
+    nrm = np.asarray(obj.normals)
+    tree = cKDTree(pts)
+
+    def deepest_mm(g):  # each hand's deepest surface sample below the cloud, brute force
+        def one(pos, quat, q):
+            poses = forward_kinematics(shadow, pos, quat, q)
+            return points_to_world(poses, shadow.surface.body, jnp.asarray(shadow.surface.points))
+
+        surface = np.asarray(jax.vmap(one)(g.root_pos, g.root_quat, g.q_grasp))
+        dist, nearest = tree.query(surface.reshape(-1, 3))
+        signed = np.sum((surface.reshape(-1, 3) - pts[nearest]) * nrm[nearest], axis=-1)
+        # Within the grid's padding of the cloud: further out a tangent plane says little.
+        depth = np.where(dist < CLOUD_GRID_PADDING, np.maximum(-signed, 0.0), 0.0)
+        return 1000.0 * depth.reshape(len(g.root_pos), -1).max(axis=1)
+
+    kw = dict(normals=nrm, seed=2, steps=8)
+    raw = generate(model, pts, CAPTIONS[0], 8, **kw)
+    drawn = generate(model, pts, CAPTIONS[0], 32, **kw)
+    ranked = generate(model, pts, CAPTIONS[0], 8, oversample=4, **kw)
+    # The first 8 of 32 draws are the 8 that k = 1 returns (the noise is per sample;
+    # XLA's batched arithmetic rounds a little differently for another batch size).
+    np.testing.assert_allclose(drawn.q_grasp[:8], raw.q_grasp, atol=1e-5)
+    assert raw.terms == {} and ranked.count == 8
+    assert set(ranked.terms) == {"cloud_depth_mm", "cloud_gap_mm"}
+    score = ranked.terms["cloud_depth_mm"] + ranked.terms["cloud_gap_mm"] / 3.0
+    assert np.all(np.diff(score) >= 0)  # best first
+    # The kept hands are 8 of the 32 drawn, and no left-out one sits better.
+    kept = [int(np.flatnonzero((drawn.q_grasp == q).all(axis=1))[0]) for q in ranked.q_grasp]
+    assert len(set(kept)) == 8
+    left_out = np.setdiff1d(np.arange(32), kept)
+    depth = deepest_mm(drawn)
+    # The grid's depths follow the brute-force ones (3 mm nodes, trilinear; near the
+    # cloud's edges, where the nearest point's plane turns, they part by a few mm).
+    assert np.median(np.abs(ranked.terms["cloud_depth_mm"] - depth[kept])) < 0.5
+    assert depth[kept].mean() < depth[left_out].mean() - 1.0, (depth[kept], depth[left_out])
+    np.testing.assert_array_equal(
+        generate(model, pts, CAPTIONS[0], 8, oversample=1.0, **kw).q_grasp, raw.q_grasp
+    )
+    for bad in (0.5, float("nan"), 65.0):
+        with pytest.raises(GenerationError, match="oversample must be a number in"):
+            generate(model, pts, CAPTIONS[0], 8, oversample=bad)
+
+
 def test_bad_sampling_input_is_a_clear_error(trained):
     model = GraspGenerator.load(trained[1].run)
     pts = np.asarray(make_object("bottle", 0).points)
@@ -642,16 +692,19 @@ def test_evaluate_reports_metrics_in_range(trained, shadow):
         overlap=False,
     )
     assert one_at_a_time["targets"] == res["targets"]
-    # With guidance, the same samples drawn again with it are reported beside them.
+    # With guidance, the same samples drawn again with it are reported beside them;
+    # with oversampling, the best-placed num of k x num such samples.
     guided = evaluate(
         model,
         ["procedural:bottle:1"],
-        EvalConfig(num=2, refine_steps=0, sample_steps=2, guidance=1.0),
+        EvalConfig(num=2, refine_steps=0, sample_steps=2, guidance=1.0, oversample=3),
         progress=False,
     )
-    assert [r["variant"] for r in guided["rows"]] == ["raw", "guided"]
+    assert [r["variant"] for r in guided["rows"]] == ["raw", "guided", "ranked"]
     assert [t["raw"] for t in guided["targets"]] == [t["raw"] for t in res["targets"]]
-    assert all(t["guided"]["n"] == 2 for t in guided["targets"])
+    assert all(t[v]["n"] == 2 for t in guided["targets"] for v in ("guided", "ranked"))
+    with pytest.raises(ValueError, match=r"oversample = 0.0 \(must be a number in"):
+        EvalConfig(oversample=0.0)
     # A model of a tabletop dataset: the objects rest on a table, the refinement stays
     # above it, and the validation checks it (its pass rate is reported).
     on_table = evaluate(
