@@ -282,8 +282,10 @@ def generate(
     terms: dict[str, np.ndarray] = {}
     if drawn > num:
         assert grid is not None
+        # The instructed contacts (the mode's where none are named) this hand has.
+        have = model.hand.contacts.finger
         contacts = model.hand.contacts.select(
-            [f for f in fingers if f in model.hand.contacts.finger] or MODES[mode]
+            [f for f in fingers or MODES[mode] if f in have] or list(have)
         )
         f32 = functools.partial(jnp.asarray, dtype=jnp.float32)
         depth, gap = (
