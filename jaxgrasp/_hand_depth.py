@@ -101,16 +101,19 @@ def cloud_fit(
     root_pos: Float[Array, "b 3"],
     root_quat: Float[Array, "b 4"],
     q: Float[Array, "b n_q"],
+    table_height: Float[Array, ""],
 ) -> tuple[Float[Array, " b"], Float[Array, " b"]]:
     """How each grasp sits against a cloud (`cloud_sdf`'s grid, as JAX arrays): the
-    depth (mm) of its deepest hand surface sample below the cloud, and the mean gap
-    (mm) of its `contacts` above it (0 for a contact inside). Shape: (b,) each."""
+    depth (mm) of its deepest hand surface sample below the cloud or below the table
+    plane z = `table_height` (-inf: no table), and the mean gap (mm) of its `contacts`
+    above the cloud (0 for a contact inside). Shape: (b,) each."""
 
     def one(pos, quat, qq):
         poses = forward_kinematics(hand, pos, quat, qq)
         surface = points_to_world(poses, hand.surface.body, jnp.asarray(hand.surface.points))
         tips = points_to_world(poses, contacts.body, jnp.asarray(contacts.points))
-        depth = jnp.max(jax.nn.relu(-sdf_query(grid, surface)[0]))
+        below = jnp.maximum(-sdf_query(grid, surface)[0], table_height - surface[:, 2])
+        depth = jnp.max(jax.nn.relu(below))
         gap = jnp.mean(jax.nn.relu(sdf_query(grid, tips)[0]))
         return 1000.0 * depth, 1000.0 * gap
 

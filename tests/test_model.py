@@ -442,12 +442,15 @@ def test_oversampling_keeps_the_samples_that_sit_best_against_the_cloud(trained,
     nrm = np.asarray(obj.normals)
     tree = cKDTree(pts)
 
-    def deepest_mm(g):  # each hand's deepest surface sample below the cloud, brute force
+    def hand_surface(g):  # (B, n_surface, 3)
         def one(pos, quat, q):
             poses = forward_kinematics(shadow, pos, quat, q)
             return points_to_world(poses, shadow.surface.body, jnp.asarray(shadow.surface.points))
 
-        surface = np.asarray(jax.vmap(one)(g.root_pos, g.root_quat, g.q_grasp))
+        return np.asarray(jax.vmap(one)(g.root_pos, g.root_quat, g.q_grasp))
+
+    def deepest_mm(g):  # each hand's deepest surface sample below the cloud, brute force
+        surface = hand_surface(g)
         dist, nearest = tree.query(surface.reshape(-1, 3))
         signed = np.sum((surface.reshape(-1, 3) - pts[nearest]) * nrm[nearest], axis=-1)
         # Within the grid's padding of the cloud: further out a tangent plane says little.
@@ -457,7 +460,10 @@ def test_oversampling_keeps_the_samples_that_sit_best_against_the_cloud(trained,
     kw = dict(normals=nrm, seed=2, steps=8)
     raw = generate(model, pts, CAPTIONS[0], 8, **kw)
     drawn = generate(model, pts, CAPTIONS[0], 32, **kw)
-    ranked = generate(model, pts, CAPTIONS[0], 8, oversample=4, **kw)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ranked = generate(model, pts, CAPTIONS[0], 8, oversample=4, **kw)
+    assert not [w for w in caught if "one view" in str(w.message)]  # a full cloud
     # The first 8 of 32 draws are the 8 that k = 1 returns (the noise is per sample;
     # XLA's batched arithmetic rounds a little differently for another batch size).
     np.testing.assert_allclose(drawn.q_grasp[:8], raw.q_grasp, atol=1e-5)
@@ -480,6 +486,25 @@ def test_oversampling_keeps_the_samples_that_sit_best_against_the_cloud(trained,
     for bad in (0.5, float("nan"), 65.0):
         with pytest.raises(GenerationError, match="oversample must be a number in"):
             generate(model, pts, CAPTIONS[0], 8, oversample=bad)
+    # With a table, a hand below its plane is as deep as its lowest point.
+    table = float(np.median(pts[:, 2]))
+    on_table = generate(model, pts, CAPTIONS[0], 8, oversample=4, table_height=table, **kw)
+    under = 1000.0 * (table - hand_surface(on_table)[:, :, 2].min(axis=1))
+    assert under.max() > 1.0  # the table cuts through some of the kept hands
+    assert np.all(on_table.terms["cloud_depth_mm"] >= under - 1e-3)
+    # One camera view: its unseen side reads as inside the object, and a warning says so.
+    view = partial_views(np.asarray(obj.points), nrm, n_views=1)[0]
+    for extra in ({"oversample": 2}, {"guidance": 1.0}):
+        with pytest.warns(UserWarning, match="it looks like one view of the object"):
+            generate(
+                model,
+                np.asarray(obj.points)[view],
+                CAPTIONS[0],
+                4,
+                normals=nrm[view],
+                steps=2,
+                **extra,
+            )
 
 
 def test_bad_sampling_input_is_a_clear_error(trained):
