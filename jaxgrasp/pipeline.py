@@ -202,7 +202,8 @@ def show_grasps(
     captions=None,
 ) -> list[Path]:
     """PNG pictures (three views, target part coloured) of the `top_k` best grasps
-    (lowest energy unless `order` is given). Works without a display."""
+    (lowest energy unless `order` is given; a generated set, whose energy is unknown,
+    in its own order: best first where `generate` chose them). Works without a display."""
     from jaxgrasp.objects import object_from_reference
     from jaxgrasp.visualize import render_grasp
     from kinematics import load_hand
@@ -212,10 +213,16 @@ def show_grasps(
         raise ValueError(f"top_k must be positive, got {top_k}")
     hand = load_hand(gs.hand)
     obj = obj if obj is not None else object_from_reference(gs.object_ref, gs.object_scale)
-    order = np.argsort(gs.energy) if order is None else np.asarray(order)
+    order = np.argsort(gs.energy, kind="stable") if order is None else np.asarray(order)
     paths = []
     for rank, i in enumerate(order[:top_k]):
-        title = f"#{rank} (grasp {i}, E = {gs.energy[i]:.3f})"
+        if np.isfinite(gs.energy[i]):
+            title = f"#{rank} (grasp {i}, E = {gs.energy[i]:.3f})"
+        elif "cloud_depth_mm" in gs.terms:  # chosen by `generate(..., oversample=k)`
+            depth, gap = gs.terms["cloud_depth_mm"][i], gs.terms["cloud_gap_mm"][i]
+            title = f"#{rank} (grasp {i}, {depth:.1f} mm in the cloud, contacts {gap:.1f} mm off)"
+        else:
+            title = f"#{rank} (grasp {i})"
         if captions is not None and captions[i]:
             title += f"\n{captions[i]}"
         paths.append(

@@ -37,6 +37,7 @@ from jaxgrasp.grasp_vector import (
 from jaxgrasp.initialization import initial_poses
 from jaxgrasp.instruction import InstructionError, Tokenizer, parse_instruction
 from jaxgrasp.objects import make_object
+from jaxgrasp.pipeline import show_grasps
 from jaxgrasp.point_views import partial_views
 from jaxgrasp.sentence_encoder import sentence_encoder
 from jaxgrasp.synthesis import SynthesisConfig
@@ -433,7 +434,7 @@ def test_guidance_moves_the_hands_out_of_the_cloud(trained, shadow):
             generate(model, pts, CAPTIONS[0], 8, guidance=bad)
 
 
-def test_oversampling_keeps_the_samples_that_sit_best_against_the_cloud(trained, shadow):
+def test_oversampling_keeps_the_samples_that_sit_best_against_the_cloud(trained, shadow, tmp_path):
     model = GraspGenerator.load(trained[1].run)
     obj = make_object("bottle", 0)
     # The bottle widened as in the guidance test: most samples lie in it, some less deep.
@@ -486,6 +487,9 @@ def test_oversampling_keeps_the_samples_that_sit_best_against_the_cloud(trained,
     for bad in (0.5, float("nan"), 65.0):
         with pytest.raises(GenerationError, match="oversample must be a number in"):
             generate(model, pts, CAPTIONS[0], 8, oversample=bad)
+    # Its pictures come best first, titled with the fit (a generated set has no energy).
+    (picture,) = show_grasps(ranked, tmp_path, top_k=1, obj=obj)
+    assert picture.name == "grasp_00.png" and picture.stat().st_size > 0
     # With a table, a hand below its plane is as deep as its lowest point.
     table = float(np.median(pts[:, 2]))
     on_table = generate(model, pts, CAPTIONS[0], 8, oversample=4, table_height=table, **kw)
