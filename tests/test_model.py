@@ -399,26 +399,33 @@ def test_temperature_gathers_samples_towards_one_grasp(trained):
             generate(model, pts, CAPTIONS[0], 8, temperature=bad)
 
 
-def test_guidance_moves_the_hands_out_of_the_cloud(trained, shadow):
-    model = GraspGenerator.load(trained[1].run)
+def _widened_bottle():
+    """The bottle 3 times its size about its axis (its cloud and normals): the tiny model,
+    trained on hands around the real one, closes its fingers inside this one."""
     obj = make_object("bottle", 0)
-    # The bottle 3 times its size about its axis: the tiny model, trained on hands
-    # around the real one, closes its fingers inside this one.
     centre = np.r_[np.asarray(obj.points)[:, :2].mean(0), 0.0]
     pts = (np.asarray(obj.points) - centre) * [3.0, 3.0, 1.0] + centre
-    nrm = np.asarray(obj.normals)
+    return obj, pts, np.asarray(obj.normals)
 
-    tree = cKDTree(pts)
+
+def _below_cloud(pts, nrm, surface):
+    """Brute force: each point's distance to its nearest cloud point and its depth (m)
+    below that point's tangent plane (0 above). Shape: surface's without its last axis."""
+    dist, nearest = cKDTree(pts).query(surface)
+    signed = np.sum((surface - pts[nearest]) * nrm[nearest], axis=-1)
+    return dist, np.maximum(-signed, 0.0)
+
+
+def test_guidance_moves_the_hands_out_of_the_cloud(trained, shadow):
+    model = GraspGenerator.load(trained[1].run)
+    _, pts, nrm = _widened_bottle()
 
     def depth_mm(g):  # mean depth of each sample's hand surface samples below the cloud
         x = to_vector(g.root_pos, g.root_quat, g.q_grasp)
         z = jnp.asarray(model.normalizer.normalize(x), jnp.float32)
         stats = jnp.asarray(model.normalizer.mean), jnp.asarray(model.normalizer.std)
         surface = jax.vmap(lambda z1: grasp_surface(shadow, *stats, z1, jnp.zeros(3)))(z)
-        surface = np.asarray(surface, np.float64)
-        _, nearest = tree.query(surface)  # the tangent plane of the nearest cloud point
-        signed = np.sum((surface - pts[nearest]) * nrm[nearest], axis=-1)
-        return 1000.0 * np.maximum(-signed, 0.0).mean(axis=1)
+        return 1000.0 * _below_cloud(pts, nrm, np.asarray(surface, np.float64))[1].mean(axis=1)
 
     kw = dict(normals=nrm, seed=2, steps=8)
     raw = generate(model, pts, CAPTIONS[0], 8, **kw)
@@ -436,12 +443,7 @@ def test_guidance_moves_the_hands_out_of_the_cloud(trained, shadow):
 
 def test_oversampling_keeps_the_samples_that_sit_best_against_the_cloud(trained, shadow, tmp_path):
     model = GraspGenerator.load(trained[1].run)
-    obj = make_object("bottle", 0)
-    # The bottle widened as in the guidance test: most samples lie in it, some less deep.
-    centre = np.r_[np.asarray(obj.points)[:, :2].mean(0), 0.0]
-    pts = (np.asarray(obj.points) - centre) * [3.0, 3.0, 1.0] + centre
-    nrm = np.asarray(obj.normals)
-    tree = cKDTree(pts)
+    obj, pts, nrm = _widened_bottle()  # most samples lie in it, some less deep
 
     def hand_surface(g):  # (B, n_surface, 3)
         def one(pos, quat, q):
@@ -451,12 +453,9 @@ def test_oversampling_keeps_the_samples_that_sit_best_against_the_cloud(trained,
         return np.asarray(jax.vmap(one)(g.root_pos, g.root_quat, g.q_grasp))
 
     def deepest_mm(g):  # each hand's deepest surface sample below the cloud, brute force
-        surface = hand_surface(g)
-        dist, nearest = tree.query(surface.reshape(-1, 3))
-        signed = np.sum((surface.reshape(-1, 3) - pts[nearest]) * nrm[nearest], axis=-1)
+        dist, depth = _below_cloud(pts, nrm, hand_surface(g))
         # Within the grid's padding of the cloud: further out a tangent plane says little.
-        depth = np.where(dist < CLOUD_GRID_PADDING, np.maximum(-signed, 0.0), 0.0)
-        return 1000.0 * depth.reshape(len(g.root_pos), -1).max(axis=1)
+        return 1000.0 * np.where(dist < CLOUD_GRID_PADDING, depth, 0.0).max(axis=1)
 
     kw = dict(normals=nrm, seed=2, steps=8)
     raw = generate(model, pts, CAPTIONS[0], 8, **kw)
