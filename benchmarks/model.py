@@ -45,12 +45,16 @@ from jaxgrasp.sentence_encoder import SENTENCE_ENCODERS  # noqa: E402
 from jaxgrasp.training import TrainConfig, TrainingError, train  # noqa: E402
 
 HOLDOUT = "screwdriver"
+# Training instances of each seen category: all of 0-9 but 5, which the evaluation holds
+# out, and 6, on which sampling settings were chosen (session 44's gap weight). Eight
+# instances lifted the ranked and refined samples over three (session 45).
+TRAIN_SEEDS = "0-4+7-9"
 
 
 def main() -> None:
     seen = [c for c in categories() if c != HOLDOUT]
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--train-objects", default=",".join(f"{c}:0-1" for c in seen))
+    ap.add_argument("--train-objects", default=",".join(f"{c}:{TRAIN_SEEDS}" for c in seen))
     ap.add_argument("--eval-objects", default=",".join(f"{c}:5" for c in seen))
     ap.add_argument("--holdout", default=f"{HOLDOUT}:5")
     ap.add_argument("--num", type=int, default=32, help="grasps optimized per part")
