@@ -3,7 +3,7 @@
 Run: python benchmarks/model.py [--train-objects SPEC] [--eval-objects SPEC]
      [--holdout SPEC] [--num 32] [--train-minutes 60] [--steps 20000]
      [--eval-num 16] [--refine-steps 200] [--refine-oversample 1] [--temperatures 1,0.5]
-     [--anchor-temperature T] [--guidance G] [--oversample K]
+     [--anchor-temperature T] [--guidance G] [--oversample K] [--cloud full|partial]
      [--include-invalid]
      [--sentence-encoder wordllama] [--no-anchored] [--work DIR] [--name model] [--note ...]
      [--evaluate-only]
@@ -96,6 +96,12 @@ def main() -> None:
         help="EvalConfig.oversample: also evaluate the num of K x num samples (drawn with "
         "--guidance) that sit best against the cloud (the variant 'ranked'; 1: not)",
     )
+    ap.add_argument(
+        "--cloud",
+        choices=("full", "partial"),
+        default="full",
+        help="EvalConfig.cloud: evaluate on full clouds or on one camera view",
+    )
     ap.add_argument("--include-invalid", action="store_true")
     ap.add_argument(
         "--sentence-encoder",
@@ -167,6 +173,7 @@ def main() -> None:
             anchor_temperature=args.anchor_temperature,
             guidance=args.guidance,
             oversample=args.oversample,
+            cloud=args.cloud,
         )
         ev = evaluate(model, refs, eval_config, train_objects=data.object_refs)
         ev["table"] = format_table(ev["rows"])

@@ -428,7 +428,8 @@ def evaluate(
             after `select_at` of the steps (the training data's synthesis setting,
             default a quarter); the raw figures are the first num samples'.
         modes: contact modes to instruct.
-        cloud: full surface cloud or one camera view.
+        cloud: full surface cloud or one camera view (guidance and oversample are told
+            where its camera was).
         seed: sampling seed.
         temperature: scale of the starting noise (< 1: samples nearer the model's
             modes, less diverse).
@@ -485,6 +486,7 @@ def sample(
     anchor_temperature: float | None = None,
     guidance: float = 0.0,
     oversample: float = 1.0,
+    view: int | None = None,
 ) -> None:
     """Sample grasps from a trained model for an object's cloud and an instruction,
     and save them as a grasp set (view with `jaxgrasp show`, check with `jaxgrasp validate`).
@@ -510,21 +512,35 @@ def sample(
             benchmark's Suc went from 17.5 % raw to 26.8 %, README "Grasp generator").
         oversample: draw k x num samples and keep the num whose hands sit best against
             the object's cloud, best first (1: the model's samples as drawn).
+        view: sample from what one camera sees of the object instead of its whole
+            surface: view 0-7 of the training's single views (80 cm away, 45 degrees
+            down, azimuth view x 45 degrees); guidance and oversample then know the
+            camera (`generate(..., camera=)`). None: the full cloud.
     """
     import numpy as np
 
-    from jaxgrasp.generator import GraspGenerator, generate
+    from jaxgrasp.generator import GenerationError, GraspGenerator, generate
     from jaxgrasp.objects import object_from_reference
+    from jaxgrasp.point_views import view_camera, visible_points
     from jaxgrasp.synthesis import resting_height
 
+    n_views = 8
+    if view is not None and not 0 <= view < n_views:
+        raise GenerationError(f"--view takes 0-{n_views - 1} (got {view})")
     obj = object_from_reference(object)
+    points, normals, camera = np.asarray(obj.points), np.asarray(obj.normals), None
+    if view is not None:
+        camera = view_camera(points, view, n_views)
+        seen = visible_points(points, normals, camera)
+        points, normals = points[seen], normals[seen]
     model = GraspGenerator.load(run)
     grasps = generate(
         model,
-        np.asarray(obj.points),
+        points,
         instruction,
         num,
-        normals=np.asarray(obj.normals),
+        camera=camera,
+        normals=normals,
         steps=steps,
         method=method,
         seed=seed,

@@ -65,7 +65,8 @@ class EvalConfig:
     physics guidance, `generate`'s, reported as the variant "guided"; 0: none),
     oversample (k > 1: `generate`'s choice of the num samples of k x num, drawn with
     `guidance`, that sit best against the cloud, reported as the variant "ranked"; 1:
-    none), modes, cloud ("full" or "partial": one camera view), seed."""
+    none), modes, cloud ("full" or "partial": one camera view, `partial_views`' first,
+    whose camera guidance and the choice are given, `generate`'s `camera`), seed."""
 
     num: int = 32
     sample_steps: int = 16
@@ -130,7 +131,7 @@ def evaluate(
     from jaxgrasp.dataset import object_part_names
     from jaxgrasp.objects import object_from_reference
     from jaxgrasp.pipeline import pipelined
-    from jaxgrasp.point_views import partial_views
+    from jaxgrasp.point_views import partial_views, view_camera
     from sim import validate
     from sim.scene import build_scene
 
@@ -151,13 +152,15 @@ def evaluate(
         if built.get("ref") != ref:  # jobs come grouped by object: build it once
             obj = object_from_reference(ref)
             pts, nrm = np.asarray(obj.points), np.asarray(obj.normals)
+            camera = None
             if config.cloud == "partial":
                 view = partial_views(pts, nrm, n_views=1)[0]
+                camera = view_camera(pts, view=0, n_views=1)
                 pts, nrm = pts[view], nrm[view]
             table = resting_height(obj) if model.tabletop else None
             scene = build_scene(hand, obj, table_height=table)
-            built = {"ref": ref, "obj": obj, "scene": scene, "cloud": (pts, nrm)}
-        obj, scene, (pts, nrm) = built["obj"], built["scene"], built["cloud"]
+            built = {"ref": ref, "obj": obj, "scene": scene, "cloud": (pts, nrm, camera)}
+        obj, scene, (pts, nrm, camera) = built["obj"], built["scene"], built["cloud"]
         instruction = instruction_for(obj.name, part, mode)
 
         def sample(num: int, guidance: float = 0.0, oversample: float = 1.0):
@@ -176,6 +179,7 @@ def evaluate(
                 table_height=scene.table_height,
                 guidance=guidance,
                 oversample=oversample,
+                camera=camera,
             )
 
         drawn = sample(math.ceil(config.num * config.refine_oversample - 1e-9))

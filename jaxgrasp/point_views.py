@@ -39,9 +39,21 @@ def partial_views(
     distance: float = 0.8,
     elevation_deg: float = 45.0,
 ) -> list[np.ndarray]:
-    """Visible-point indices from `n_views` cameras at evenly spaced azimuths."""
-    center = np.asarray(points).mean(0)
+    """Visible-point indices from `n_views` cameras at evenly spaced azimuths
+    (`view_camera` gives view i's camera)."""
     return [
-        visible_points(points, normals, camera_position(center, distance, elevation_deg, a))
-        for a in np.linspace(0.0, 2 * np.pi, n_views, endpoint=False)
+        visible_points(points, normals, view_camera(points, i, n_views, distance, elevation_deg))
+        for i in range(n_views)
     ]
+
+
+def view_camera(
+    points: np.ndarray,
+    view: int,
+    n_views: int = 8,
+    distance: float = 0.8,
+    elevation_deg: float = 45.0,
+) -> np.ndarray:
+    """The camera of `partial_views`' view `view` of the cloud `points`. Shape: (3,)."""
+    azimuth = view * (2 * np.pi / n_views)  # as np.linspace spaces them
+    return camera_position(np.asarray(points).mean(0), distance, elevation_deg, azimuth)

@@ -12,11 +12,14 @@ from conftest import random_q, random_quat
 from jaxgrasp._hand_depth import (
     CLOUD_GRID_NODES,
     CLOUD_GRID_SPACING,
+    VIEW_BAND,
     cloud_sdf,
     grasp_surface,
     rotation_from_6d,
+    view_sdf,
 )
 from jaxgrasp.grasp_vector import Normalizer, to_vector
+from jaxgrasp.point_views import camera_position, visible_points
 from jaxgrasp.sdf import sdf_query
 from kinematics import forward_kinematics, points_to_world
 from kinematics._rotations import quat_to_mat
@@ -69,6 +72,45 @@ def test_cloud_grid_of_any_size_pads_to_one_shape():
     # One point: the distance to its tangent plane, around it.
     one = cloud_sdf(cloud[:1], normals[:1])
     assert np.all(np.isfinite(one.values)) and min(one.shape) > 2
+
+
+def test_view_grid_takes_the_unseen_side_for_unknown_not_inside():
+    cloud, normals = sphere_cloud()
+    camera = camera_position(np.zeros(3), 0.8, 45.0, 0.3)
+    seen = visible_points(cloud, normals, camera)
+    hidden = np.setdiff1d(np.arange(len(cloud)), seen)
+    assert 0.3 * len(cloud) < len(seen) < 0.7 * len(cloud)
+    one_view = cloud[seen], normals[seen]
+    view = jax.tree.map(jnp.asarray, view_sdf(*one_view, camera).bucketed())
+    closed = jax.tree.map(jnp.asarray, cloud_sdf(*one_view).bucketed())
+
+    def read(grid, points):
+        return np.asarray(sdf_query(grid, jnp.asarray(points, jnp.float32))[0])
+
+    unit = normals / np.linalg.norm(normals, axis=1, keepdims=True)
+    # 5 mm outside the unseen side: the closed reading takes many for inside, the
+    # view's none.
+    beyond = unit[hidden] * (RADIUS + 0.005)
+    assert np.mean(read(closed, beyond) < -0.003) > 0.3
+    assert np.mean(read(view, beyond) < -0.003) < 0.01
+    # A third of the band inside the seen side: inside; 5 mm in front of it: outside.
+    # (Not at the rim, where the rays graze the sphere: there a point under the surface
+    # lies more than the band behind the seen surface, unknown.)
+    ray = cloud[seen] - camera
+    facing = -np.sum(unit[seen] * ray, axis=1) / np.linalg.norm(ray, axis=1) > 0.6
+    assert facing.mean() > 0.3
+    under = read(view, unit[seen] * (RADIUS - VIEW_BAND / 3))
+    np.testing.assert_array_less(under[facing], -VIEW_BAND / 10)
+    assert np.all(under < 5e-4)  # nowhere outside, to the grid's rounding at the rim
+    over = read(view, unit[seen] * (RADIUS + 0.005))
+    np.testing.assert_allclose(over[facing], 0.005, atol=1.5e-3)
+    assert np.all(over >= -1e-6)
+    # Deeper behind the seen surface than the band: unknown, read as 0.
+    assert VIEW_BAND < RADIUS
+    np.testing.assert_allclose(read(view, np.zeros((1, 3))), 0.0, atol=1e-6)
+    # Everywhere finite, one point included.
+    assert np.all(np.isfinite(np.asarray(view.values)))
+    assert np.all(np.isfinite(view_sdf(cloud[:1], normals[:1], camera).values))
 
 
 def test_rotation_from_6d_is_a_rotation_for_any_input():

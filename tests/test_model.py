@@ -38,7 +38,7 @@ from jaxgrasp.initialization import initial_poses
 from jaxgrasp.instruction import InstructionError, Tokenizer, parse_instruction
 from jaxgrasp.objects import make_object
 from jaxgrasp.pipeline import show_grasps
-from jaxgrasp.point_views import partial_views
+from jaxgrasp.point_views import partial_views, view_camera
 from jaxgrasp.sentence_encoder import sentence_encoder
 from jaxgrasp.synthesis import SynthesisConfig
 from jaxgrasp.training import TrainConfig, TrainingError, train
@@ -495,19 +495,28 @@ def test_oversampling_keeps_the_samples_that_sit_best_against_the_cloud(trained,
     under = 1000.0 * (table - hand_surface(on_table)[:, :, 2].min(axis=1))
     assert under.max() > 1.0  # the table cuts through some of the kept hands
     assert np.all(on_table.terms["cloud_depth_mm"] >= under - 1e-3)
-    # One camera view: its unseen side reads as inside the object, and a warning says so.
+    # One camera view: without the camera its unseen side reads as inside the object,
+    # and a warning says so; with it, the unseen side is unknown.
     view = partial_views(np.asarray(obj.points), nrm, n_views=1)[0]
+    camera = view_camera(np.asarray(obj.points), 0, n_views=1)
+    one_view = np.asarray(obj.points)[view], nrm[view]
     for extra in ({"oversample": 2}, {"guidance": 1.0}):
         with pytest.warns(UserWarning, match="it looks like one view of the object"):
-            generate(
-                model,
-                np.asarray(obj.points)[view],
-                CAPTIONS[0],
-                4,
-                normals=nrm[view],
-                steps=2,
-                **extra,
-            )
+            generate(model, one_view[0], CAPTIONS[0], 4, normals=one_view[1], steps=2, **extra)
+    kw = dict(normals=one_view[1], seed=2, steps=8, oversample=4)
+    closed = generate(model, one_view[0], CAPTIONS[0], 8, **kw)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        seen = generate(model, one_view[0], CAPTIONS[0], 8, camera=camera, **kw)
+        guided = generate(model, one_view[0], CAPTIONS[0], 8, camera=camera, guidance=1.0, **kw)
+    assert not [w for w in caught if "one view" in str(w.message)]
+    for g in (seen, guided):
+        assert np.all(np.isfinite(g.root_pos)) and np.all(np.isfinite(g.terms["cloud_depth_mm"]))
+    # The same draws, read another way (the reading itself: test_hand_depth.py).
+    assert not np.array_equal(seen.terms["cloud_depth_mm"], closed.terms["cloud_depth_mm"])
+    for bad in ([0.0, 0.0], [np.nan, 0.0, 1.0]):
+        with pytest.raises(GenerationError, match="camera must be a finite position"):
+            generate(model, one_view[0], CAPTIONS[0], 4, normals=one_view[1], camera=bad)
 
 
 def test_bad_sampling_input_is_a_clear_error(trained):
@@ -637,6 +646,14 @@ def test_samples_of_a_tabletop_model_record_the_table(trained, tmp_path, capsys)
         saved = GraspSet.load(out)
         assert saved.count == 8 and saved.table_height == table
         assert ("on a table" in capsys.readouterr().out) is tabletop
+    # From one camera view (the choice told where the camera was), and a view that is not.
+    out = tmp_path / "view.npz"
+    args = ["--object", REF, "--instruction", CAPTIONS[0], "--out", str(out), "--num", "8"]
+    cli_main(["sample", str(run), *args, "--steps", "2", "--view", "2", "--oversample", "2"])
+    assert "cloud_depth_mm" in GraspSet.load(out).terms
+    with pytest.raises(SystemExit):
+        cli_main(["sample", str(run), *args, "--view", "8"])
+    assert "--view takes 0-7 (got 8)" in capsys.readouterr().err
 
 
 def test_training_settings_mismatch_and_bad_config(trained):
