@@ -172,7 +172,8 @@ def generate(
         points: the object's points (object frame, metres). Shape: (n, 3).
         instruction: e.g. "Grasp the handle of the mug object, with contacts on thumb,
             index, middle".
-        normals: outward normals. Shape: (n, 3). Estimated from the points if None.
+        normals: outward normals. Shape: (n, 3). Estimated from the points if None
+            (`estimate_normals`, oriented towards `camera` where it is given).
         steps: integration steps from noise to grasps.
         method: "euler" or "midpoint".
         seed: noise and cloud resampling (same seed, same grasps).
@@ -209,7 +210,11 @@ def generate(
     Returns:
         A `GraspSet` (energy unknown: NaN) whose part and mode come from the instruction.
     """
-    pts, nrm = _check_cloud(points, normals)
+    if camera is not None:
+        camera = np.asarray(camera, dtype=np.float64)
+        if camera.shape != (3,) or not np.all(np.isfinite(camera)):
+            raise GenerationError(f"camera must be a finite position (x, y, z), got {camera}")
+    pts, nrm = _check_cloud(points, normals, camera)
     if not isinstance(instruction, str) or not instruction.strip():
         raise GenerationError("instruction is empty; e.g. 'Grasp the handle of the mug object'")
     if num <= 0 or steps <= 0:
@@ -225,10 +230,6 @@ def generate(
             raise GenerationError(f"{name} must be a finite number >= 0 (got {value})")
     if not (is_number(oversample) and 1 <= oversample <= 64):
         raise GenerationError(f"oversample must be a number in [1, 64] (got {oversample})")
-    if camera is not None:
-        camera = np.asarray(camera, dtype=np.float64)
-        if camera.shape != (3,) or not np.all(np.isfinite(camera)):
-            raise GenerationError(f"camera must be a finite position (x, y, z), got {camera}")
     if table_height is not None and not is_number(table_height):
         raise GenerationError(f"table_height must be a finite number (got {table_height})")
     if table_height is None and model.tabletop:
@@ -422,23 +423,25 @@ def _integrate(
     return jax.lax.fori_loop(0, steps, body, x), origin
 
 
-def _check_cloud(points, normals) -> tuple[np.ndarray, np.ndarray]:
+def _check_cloud(points, normals, camera=None) -> tuple[np.ndarray, np.ndarray]:
     pts = np.asarray(points, dtype=np.float32)
     if pts.ndim != 2 or pts.shape[1] != 3 or len(pts) == 0:
         raise GenerationError(f"points must be a non-empty (n, 3) array, got shape {pts.shape}")
     if not np.all(np.isfinite(pts)):
         raise GenerationError(f"{int((~np.isfinite(pts)).any(1).sum())} points are NaN or inf")
     if normals is None:
-        return pts, estimate_normals(pts)
+        return pts, estimate_normals(pts, camera=camera)
     nrm = np.asarray(normals, dtype=np.float32)
     if nrm.shape != pts.shape or not np.all(np.isfinite(nrm)):
         raise GenerationError("normals must be finite and have the points' shape (n, 3)")
     return pts, nrm
 
 
-def estimate_normals(points: np.ndarray, k: int = 12) -> np.ndarray:
-    """Unit normals from the k nearest neighbours' plane (PCA), oriented away from the
-    cloud's centroid. Shape: (n, 3)."""
+def estimate_normals(points: np.ndarray, k: int = 12, camera=None) -> np.ndarray:
+    """Unit normals from the k nearest neighbours' plane (PCA), oriented towards
+    `camera` (a position: every point of one view faces the camera that saw it), or
+    without one away from the cloud's centroid (right on convex objects, often wrong
+    inside concave ones: a bowl, a pan). Shape: (n, 3)."""
     from scipy.spatial import cKDTree
 
     pts = np.asarray(points, dtype=np.float64)
@@ -450,5 +453,8 @@ def estimate_normals(points: np.ndarray, k: int = 12) -> np.ndarray:
     local = pts[nb] - pts[nb].mean(axis=1, keepdims=True)
     _, _, vt = np.linalg.svd(local, full_matrices=False)
     n = vt[:, -1]
-    n *= np.where(np.sum(n * (pts - pts.mean(0)), axis=1, keepdims=True) < 0, -1.0, 1.0)
+    toward = pts.mean(0) if camera is None else np.asarray(camera, dtype=np.float64)
+    facing = np.sum(n * (toward - pts), axis=1, keepdims=True)
+    # Away from the centroid; towards the camera.
+    n *= np.where((facing > 0) == (camera is None), -1.0, 1.0)
     return n.astype(np.float32)

@@ -544,6 +544,16 @@ def test_estimated_normals_point_outwards():
     est = estimate_normals(pts)
     assert np.all(np.isfinite(est))
     assert np.median(np.sum(est * nrm, axis=1)) > 0.9
+    # One view of a bowl: away from the centroid is inwards in its hollow; towards the
+    # camera is outwards everywhere the camera sees.
+    bowl = make_object("bowl", 0)
+    pts, nrm = np.asarray(bowl.points), np.asarray(bowl.normals)
+    view = partial_views(pts, nrm, n_views=8)[2]
+    camera = view_camera(pts, 2, n_views=8)
+    toward = estimate_normals(pts[view], camera=camera)
+    away = estimate_normals(pts[view])
+    assert np.mean(np.sum(toward * nrm[view], axis=1) > 0) > 0.95
+    assert np.mean(np.sum(away * nrm[view], axis=1) > 0) < 0.6
 
 
 def test_samples_are_closed_like_the_training_grasps(trained, shadow, tmp_path):
