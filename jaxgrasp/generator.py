@@ -256,11 +256,8 @@ def generate(
     drawn = math.ceil(num * oversample - 1e-9)
     grid: SDFGrid | None = None
     if guidance > 0 or drawn > num:
-        if camera is None:
-            _warn_if_one_view(nrm)
-            field = cloud_sdf(pts, nrm)
-        else:
-            field = view_sdf(pts, nrm, camera)
+        _warn_if_one_view(nrm, camera)
+        field = cloud_sdf(pts, nrm) if camera is None else view_sdf(pts, nrm, camera)
         # Padded to one shape (the grids cap their node count): one compilation for all.
         grid = jax.tree.map(jnp.asarray, field.bucketed())
     guide = None
@@ -334,9 +331,19 @@ def generate(
 ONE_VIEW_MEAN_NORMAL = 0.25
 
 
-def _warn_if_one_view(normals: np.ndarray) -> None:
+def _warn_if_one_view(normals: np.ndarray, camera: np.ndarray | None) -> None:
+    """Warn where the cloud and `camera` disagree: one view without a camera, or a
+    camera with a closed surface (whose far side would hide the seen one)."""
     mean = float(np.linalg.norm(np.mean(normals, axis=0)))
-    if mean > ONE_VIEW_MEAN_NORMAL:
+    if camera is not None and mean < ONE_VIEW_MEAN_NORMAL:
+        warnings.warn(
+            f"the cloud's normals average to length {mean:.2f}: it looks like a closed "
+            "surface, not one camera view, and camera= reads it as what a camera saw "
+            "(the far side would stand for the surface on some rays); leave camera= off "
+            "for a full cloud",
+            stacklevel=3,
+        )
+    if camera is None and mean > ONE_VIEW_MEAN_NORMAL:
         warnings.warn(
             f"the cloud's normals average to length {mean:.2f} (a closed surface's to ~0): "
             "it looks like one view of the object, and without camera= guidance / "

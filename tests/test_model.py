@@ -504,7 +504,8 @@ def test_oversampling_keeps_the_samples_that_sit_best_against_the_cloud(trained,
         with pytest.warns(UserWarning, match="it looks like one view of the object"):
             generate(model, one_view[0], CAPTIONS[0], 4, normals=one_view[1], steps=2, **extra)
     kw = dict(normals=one_view[1], seed=2, steps=8, oversample=4)
-    closed = generate(model, one_view[0], CAPTIONS[0], 8, **kw)
+    with pytest.warns(UserWarning, match="it looks like one view of the object"):
+        closed = generate(model, one_view[0], CAPTIONS[0], 8, **kw)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         seen = generate(model, one_view[0], CAPTIONS[0], 8, camera=camera, **kw)
@@ -514,6 +515,8 @@ def test_oversampling_keeps_the_samples_that_sit_best_against_the_cloud(trained,
         assert np.all(np.isfinite(g.root_pos)) and np.all(np.isfinite(g.terms["cloud_depth_mm"]))
     # The same draws, read another way (the reading itself: test_hand_depth.py).
     assert not np.array_equal(seen.terms["cloud_depth_mm"], closed.terms["cloud_depth_mm"])
+    with pytest.warns(UserWarning, match="it looks like a closed surface, not one camera view"):
+        generate(model, pts, CAPTIONS[0], 4, normals=nrm, camera=camera, steps=2, oversample=2)
     for bad in ([0.0, 0.0], [np.nan, 0.0, 1.0]):
         with pytest.raises(GenerationError, match="camera must be a finite position"):
             generate(model, one_view[0], CAPTIONS[0], 4, normals=one_view[1], camera=bad)
