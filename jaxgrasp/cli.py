@@ -513,25 +513,24 @@ def sample(
         oversample: draw k x num samples and keep the num whose hands sit best against
             the object's cloud, best first (1: the model's samples as drawn).
         view: sample from what one camera sees of the object instead of its whole
-            surface: view 0-7 of the training's single views (80 cm away, 45 degrees
-            down, azimuth view x 45 degrees); guidance and oversample then know the
-            camera (`generate(..., camera=)`). None: the full cloud.
+            surface: view 0-7 of the training's default single views (80 cm away,
+            45 degrees down, azimuth view x 45 degrees); guidance and oversample then
+            know the camera (`generate(..., camera=)`). None: the full cloud.
     """
     import numpy as np
 
     from jaxgrasp.generator import GenerationError, GraspGenerator, generate
     from jaxgrasp.objects import object_from_reference
-    from jaxgrasp.point_views import view_camera, visible_points
+    from jaxgrasp.point_views import single_view
     from jaxgrasp.synthesis import resting_height
 
-    n_views = 8
+    n_views = _TRAIN_DEFAULTS.n_views
     if view is not None and not 0 <= view < n_views:
         raise GenerationError(f"--view takes 0-{n_views - 1} (got {view})")
     obj = object_from_reference(object)
     points, normals, camera = np.asarray(obj.points), np.asarray(obj.normals), None
     if view is not None:
-        camera = view_camera(points, view, n_views)
-        seen = visible_points(points, normals, camera)
+        seen, camera = single_view(points, normals, view, n_views)
         points, normals = points[seen], normals[seen]
     model = GraspGenerator.load(run)
     grasps = generate(

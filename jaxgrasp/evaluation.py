@@ -131,7 +131,7 @@ def evaluate(
     from jaxgrasp.dataset import object_part_names
     from jaxgrasp.objects import object_from_reference
     from jaxgrasp.pipeline import pipelined
-    from jaxgrasp.point_views import partial_views, view_camera
+    from jaxgrasp.point_views import single_view
     from sim import validate
     from sim.scene import build_scene
 
@@ -154,8 +154,7 @@ def evaluate(
             pts, nrm = np.asarray(obj.points), np.asarray(obj.normals)
             camera = None
             if config.cloud == "partial":
-                view = partial_views(pts, nrm, n_views=1)[0]
-                camera = view_camera(pts, view=0, n_views=1)
+                view, camera = single_view(pts, nrm, view=0, n_views=1)
                 pts, nrm = pts[view], nrm[view]
             table = resting_height(obj) if model.tabletop else None
             scene = build_scene(hand, obj, table_height=table)

@@ -57,3 +57,12 @@ def view_camera(
     """The camera of `partial_views`' view `view` of the cloud `points`. Shape: (3,)."""
     azimuth = view * (2 * np.pi / n_views)  # as np.linspace spaces them
     return camera_position(np.asarray(points).mean(0), distance, elevation_deg, azimuth)
+
+
+def single_view(
+    points: np.ndarray, normals: np.ndarray, view: int = 0, n_views: int = 8
+) -> tuple[np.ndarray, np.ndarray]:
+    """`partial_views`' view `view` alone: (the indices of the points it sees, shape
+    (m,); its camera, shape (3,))."""
+    camera = view_camera(points, view, n_views)
+    return visible_points(points, normals, camera), camera
