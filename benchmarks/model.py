@@ -5,8 +5,8 @@ Run: python benchmarks/model.py [--train-objects SPEC] [--eval-objects SPEC]
      [--eval-num 16] [--refine-steps 200] [--refine-oversample 1] [--temperatures 1,0.5]
      [--anchor-temperature T] [--guidance G] [--oversample K] [--cloud full|partial]
      [--include-invalid]
-     [--sentence-encoder wordllama] [--no-anchored] [--work DIR] [--name model] [--note ...]
-     [--evaluate-only]
+     [--sentence-encoder wordllama] [--no-anchored] [--ema-decay D] [--t-power P]
+     [--seed S] [--no-average] [--work DIR] [--name model] [--note ...] [--evaluate-only]
 Writes benchmarks/results/NAME.json (and the run's loss curve next to it).
 
 1. `generate_dataset` on the training objects (Wrap, every part; resumable, kept in
@@ -116,6 +116,28 @@ def main() -> None:
         help="TrainConfig.anchored: the palm placed against a cloud point the model picks "
         "(--no-anchored: translations in the object frame, the model before session 41)",
     )
+    ap.add_argument(
+        "--ema-decay",
+        type=float,
+        default=TrainConfig.ema_decay,
+        help="TrainConfig.ema_decay: the moving average of the weights that sampling uses "
+        "(0: none)",
+    )
+    ap.add_argument(
+        "--t-power",
+        type=float,
+        default=TrainConfig.t_power,
+        help="TrainConfig.t_power: training flow times 1 - (1 - u)^P (1: uniform; above 1 "
+        "more near the data end)",
+    )
+    ap.add_argument("--seed", type=int, default=TrainConfig.seed, help="TrainConfig.seed")
+    ap.add_argument(
+        "--average",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="evaluate the weights' moving average where the run kept one (--no-average: "
+        "the last step's own weights)",
+    )
     ap.add_argument("--name", default="model", help="results file name (without .json)")
     ap.add_argument("--work", type=Path, default=Path("out/model_benchmark"))
     ap.add_argument("--note", default="")
@@ -132,7 +154,7 @@ def main() -> None:
 
     if args.evaluate_only:
         try:
-            model = GraspGenerator.load(args.work / "run")
+            model = GraspGenerator.load(args.work / "run", average=args.average)
         except TrainingError as e:
             sys.exit(f"--evaluate-only: {e}")
         config = model.train_config
@@ -153,6 +175,9 @@ def main() -> None:
             include_invalid=args.include_invalid,
             sentence_encoder=args.sentence_encoder,
             anchored=args.anchored,
+            ema_decay=args.ema_decay,
+            t_power=args.t_power,
+            seed=args.seed,
         )
         result = train(data, args.work / "run", config, progress=False)
         print(
@@ -160,7 +185,7 @@ def main() -> None:
             f"(compile {result.compile_s:.1f} s)",
             flush=True,
         )
-        model = GraspGenerator.load(args.work / "run")
+        model = GraspGenerator.load(args.work / "run", average=args.average)
 
     refs = parse_objects(args.eval_objects) + parse_objects(args.holdout)
     evals = []
@@ -232,6 +257,8 @@ def main() -> None:
             "seconds": ev["seconds"],
         },
         "train_config": config.describe(),
+        # Which weights sampled: the moving average (TrainConfig.ema_decay) or the step's.
+        "weights": "average" if args.average and config.ema_decay > 0 else "step",
         "bars": {"suc_raw": 0.60, "suc_refined": 0.85, "pga_raw": 0.40, "train_minutes": 60},
         "note": args.note,
         "environment": environment(),

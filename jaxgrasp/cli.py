@@ -414,6 +414,7 @@ def evaluate(
     oversample: float = 1.0,
     json: Path | None = None,
     overlap: bool = True,
+    average: bool = True,
 ) -> None:
     """Sample grasps for (held-out) objects, validate them in MuJoCo raw and refined,
     and print Suc / PTA / PGA / contact-mode accuracy / diversity (DexVLG Table 2).
@@ -443,6 +444,8 @@ def evaluate(
         json: also write the results here.
         overlap: validate each target on a worker thread while the next one is sampled
             and refined (the same results, sooner; --no-overlap runs one at a time).
+        average: sample with the moving average of the run's weights where it kept one
+            (`TrainConfig.ema_decay`); --no-average: the checkpoint step's own weights.
     """
 
     from jaxgrasp._io import write_json_atomic
@@ -451,7 +454,7 @@ def evaluate(
     from jaxgrasp.evaluation import evaluate as evaluate_model
     from jaxgrasp.generator import GraspGenerator
 
-    model = GraspGenerator.load(run)
+    model = GraspGenerator.load(run, average=average)
     config = EvalConfig(
         num=num,
         refine_steps=refine_steps,
@@ -487,6 +490,7 @@ def sample(
     guidance: float = 0.0,
     oversample: float = 1.0,
     view: int | None = None,
+    average: bool = True,
 ) -> None:
     """Sample grasps from a trained model for an object's cloud and an instruction,
     and save them as a grasp set (view with `jaxgrasp show`, check with `jaxgrasp validate`).
@@ -516,6 +520,8 @@ def sample(
             surface: view 0-7 of the training's default single views (80 cm away,
             45 degrees down, azimuth view x 45 degrees); guidance and oversample then
             know the camera (`generate(..., camera=)`). None: the full cloud.
+        average: sample with the moving average of the run's weights where it kept one
+            (`TrainConfig.ema_decay`); --no-average: the checkpoint step's own weights.
     """
     import numpy as np
 
@@ -532,7 +538,7 @@ def sample(
     if view is not None:
         seen, camera = single_view(points, normals, view, n_views)
         points, normals = points[seen], normals[seen]
-    model = GraspGenerator.load(run)
+    model = GraspGenerator.load(run, average=average)
     grasps = generate(
         model,
         points,

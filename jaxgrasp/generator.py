@@ -108,7 +108,12 @@ class GraspGenerator:
         return self.synthesis.stage_settings
 
     @classmethod
-    def load(cls, run: str | Path, step: int | None = None) -> GraspGenerator:
+    def load(
+        cls, run: str | Path, step: int | None = None, *, average: bool = True
+    ) -> GraspGenerator:
+        """The generator of a training run at `step` (its last checkpoint by default),
+        with the parameters' moving average (`TrainConfig.ema_decay`) where the run kept
+        one, or with `average=False` the step's own parameters."""
         run = Path(run)
         if not (run / RUN_FILE).is_file():
             raise TrainingError(f"no training run at {run} (missing {RUN_FILE}); jaxgrasp train")
@@ -125,7 +130,7 @@ class GraspGenerator:
         except InstructionError as e:  # its sentence encoder is not installed
             raise TrainingError(str(e)) from None
         graphdef, template = nnx.split(net)
-        params, step = restore_params(run, template, step)
+        params, step = restore_params(run, template, step, average)
         # "stages": the earlier run format, which recorded only the closing settings.
         synthesis = info.get("synthesis", info.get("stages", {}))
         try:

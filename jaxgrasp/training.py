@@ -11,10 +11,10 @@ example's cloud is the object's full surface cloud or, with probability
 
 A run directory holds `run.json` (settings, normaliser, tokenizer, hand, objects, the
 dataset's synthesis settings and whether its objects rested on a table),
-`checkpoints/` (orbax; parameters, optimizer state and the loss history every
-`checkpoint_every` steps), `loss.png`. Every batch, noise draw and t depends only on
-(seed, step), so a killed run resumed from its last checkpoint continues exactly as an
-uninterrupted run would (see tests/test_model.py).
+`checkpoints/` (orbax; parameters, their moving average, optimizer state and the
+loss history every `checkpoint_every` steps), `loss.png`. Every batch, noise draw and t
+depends only on (seed, step), so a killed run resumed from its last checkpoint continues
+exactly as an uninterrupted run would (see tests/test_model.py).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import numpy as np
 import optax
 import orbax.checkpoint as ocp
 from flax import nnx
+from jaxtyping import Array, Float
 
 from energies._checks import (
     BOOL,
@@ -56,6 +57,7 @@ from kinematics import load_hand
 
 RUN_FILE = "run.json"
 CHECKPOINTS = "checkpoints"
+EMA = "ema"  # the checkpoint item of the parameters' moving average
 
 
 class TrainingError(ValueError):
@@ -95,6 +97,13 @@ class TrainConfig:
         anchor_sigma: width of the anchor head's soft target around the point nearest
             the palm (m).
         anchor_weight: weight of the anchor head's cross-entropy beside the flow loss.
+        ema_decay: decay of an exponential moving average of the parameters, kept beside
+            them in every checkpoint and the weights `GraspGenerator.load` samples with
+            (its decay warms up as min(ema_decay, (1 + step) / (10 + step))); 0: none,
+            the last step's parameters are sampled.
+        t_power: the flow times of training drawn as t = 1 - (1 - u)^t_power, u ~ U(0, 1)
+            (`training_times`): 1 uniform; above 1 more of them near t = 1, the data
+            end of the flow, where a grasp's last millimetres are set.
     """
 
     steps: int = 20000
@@ -123,6 +132,8 @@ class TrainConfig:
     anchored: bool = True
     anchor_sigma: float = 0.01
     anchor_weight: float = 0.2
+    ema_decay: float = 0.999
+    t_power: float = 1.0
 
     def __post_init__(self):
         positive_ints = (
@@ -156,6 +167,8 @@ class TrainConfig:
                 "anchored": BOOL,
                 "anchor_sigma": POSITIVE,
                 "anchor_weight": NON_NEGATIVE,
+                "t_power": POSITIVE,
+                "ema_decay": (lambda d: UNIT_INTERVAL[0](d) and d < 1, "a number in [0, 1)"),
                 "max_minutes": (lambda m: m is None or POSITIVE[0](m), "None or a number > 0"),
                 "sentence_encoder": (
                     lambda e: e is None or e in SENTENCE_ENCODERS,
@@ -178,8 +191,9 @@ class TrainResult:
     """Fields: run (directory), step (last step done), losses ([step, loss] pairs),
     train_seconds (this call's wall time, compile included), compile_s (lower + compile
     of the training step), steps_run (steps done by this call), stopped_early (hit
-    max_minutes), params (the network parameters at `step`; `GraspGenerator.load(run)`
-    restores the same from the last checkpoint)."""
+    max_minutes), params (the network parameters at `step`), ema (their moving average
+    at `step`; None without `TrainConfig.ema_decay`). `GraspGenerator.load(run)`
+    restores ema, or params for a run without one, from the last checkpoint."""
 
     run: Path
     step: int
@@ -189,6 +203,7 @@ class TrainResult:
     steps_run: int
     stopped_early: bool
     params: object = None
+    ema: object = None
 
 
 class CloudSampler:
@@ -277,10 +292,12 @@ def train(
     graphdef, params = nnx.split(net)
     tx = _optimizer(config)
     opt_state = tx.init(params)
+    # The moving average starts at the initial weights.
+    ema = jax.tree.map(jnp.copy, params) if config.ema_decay > 0 else None
     manager = checkpoint_manager(out, config.keep)
     step, losses = 0, []
     if manager.latest_step() is not None:
-        params, opt_state, step, losses = _restore(manager, params, opt_state)
+        params, opt_state, ema, step, losses = _restore(manager, params, opt_state, ema)
     key = jax.random.key(config.seed)
 
     by_object = [np.flatnonzero(data.object_index == o) for o in range(len(data.object_refs))]
@@ -310,8 +327,8 @@ def train(
     start = time.perf_counter()
     first_step = step
     train_step = (
-        _train_step(graphdef, tx, group, config.anchor_weight)
-        .lower(params, opt_state, *batch_at(step))
+        _train_step(graphdef, tx, config)
+        .lower(params, opt_state, ema, jnp.int32(step), *batch_at(step))
         .compile()
     )
     compile_s = time.perf_counter() - start
@@ -319,7 +336,9 @@ def train(
     bar = _progress(config.steps, step, progress)
     try:
         while step < config.steps:
-            params, opt_state, loss = train_step(params, opt_state, *batch_at(step))
+            params, opt_state, ema, loss = train_step(
+                params, opt_state, ema, jnp.int32(step), *batch_at(step)
+            )
             step += 1
             if step % 10 == 0 or step == config.steps:
                 losses.append([step, float(loss)])
@@ -332,12 +351,12 @@ def train(
                 and time.perf_counter() - start > 60.0 * config.max_minutes
             )
             if step % config.checkpoint_every == 0 or step == config.steps or out_of_time:
-                _save(manager, step, params, opt_state, losses)
+                _save(manager, step, params, opt_state, ema, losses)
             if out_of_time:
                 stopped_early = step < config.steps
                 break
     except KeyboardInterrupt:
-        _save(manager, step, params, opt_state, losses)  # keep the work done so far
+        _save(manager, step, params, opt_state, ema, losses)  # keep the work done so far
         raise
     finally:
         if bar is not None:
@@ -347,13 +366,13 @@ def train(
     plot_losses(losses, out / "loss.png")
     seconds = time.perf_counter() - start
     return TrainResult(
-        out, step, losses, seconds, compile_s, step - first_step, stopped_early, params
+        out, step, losses, seconds, compile_s, step - first_step, stopped_early, params, ema
     )
 
 
 # Settings added since runs were first written, with the value that rebuilds a run that
 # did not record them (the rest take their defaults).
-_UNRECORDED = {"anchored": False}
+_UNRECORDED = {"anchored": False, "ema_decay": 0.0, "t_power": 1.0}
 
 
 # Settings since removed: session 43's penetration term beside the flow loss (commit
@@ -412,6 +431,14 @@ def _optimizer(config: TrainConfig) -> optax.GradientTransformation:
     )
 
 
+def training_times(key, n: int, power: float = 1.0, dtype=jnp.float32) -> Float[Array, " n"]:
+    """Flow times for n training examples: 1 - (1 - u)^power, u ~ U(0, 1), so in [0, 1]
+    with mean power / (power + 1) (`TrainConfig.t_power`)."""
+    u = jax.random.uniform(key, (n,), dtype)
+    # power 1 returns u itself: the same draws (to the bit) as before t_power existed.
+    return u if power == 1.0 else 1.0 - (1.0 - u) ** power
+
+
 def flow_loss(
     net: FlowNet,
     pts,
@@ -424,15 +451,17 @@ def flow_loss(
     key,
     repeat: int = 1,
     anchor_weight: float = 0.0,
+    t_power: float = 1.0,
 ) -> jax.Array:
     """Rectified-flow loss of one batch: mean ||v(X_t, t) - (X_1 - X_0)||^2 per
-    dimension, plus for an anchored network `anchor_weight` times the anchor head's
-    cross-entropy against `anchor_logp`. Shapes: pts / nrm (B / repeat, n, 3), tokens
-    (B, l), sentence (B, s), x1 (B, d), anchor (B,) (the point each translation is
-    relative to; unused by a network that is not anchored), anchor_logp (B, n)."""
+    dimension (t from `training_times` with `t_power`), plus for an anchored network
+    `anchor_weight` times the anchor head's cross-entropy against `anchor_logp`.
+    Shapes: pts / nrm (B / repeat, n, 3), tokens (B, l), sentence (B, s), x1 (B, d),
+    anchor (B,) (the point each translation is relative to; unused by a network that is
+    not anchored), anchor_logp (B, n)."""
     k0, kt = jax.random.split(key)
     x0 = jax.random.normal(k0, x1.shape, x1.dtype)
-    t = jax.random.uniform(kt, (x1.shape[0],), x1.dtype)
+    t = training_times(kt, x1.shape[0], t_power, x1.dtype)
     xt = (1.0 - t[:, None]) * x0 + t[:, None] * x1
     base, per_point = net.features(pts, nrm, tokens, sentence, repeat)
     cond = net.condition(base, pts, nrm, per_point, anchor, repeat)
@@ -444,16 +473,27 @@ def flow_loss(
     return loss
 
 
-def _train_step(graphdef, tx, repeat: int, anchor_weight: float):
+def _train_step(graphdef, tx, config: TrainConfig):
     def loss_of(params, *batch):
         net = nnx.merge(graphdef, params)
-        return flow_loss(net, *batch, repeat=repeat, anchor_weight=anchor_weight)
+        return flow_loss(
+            net,
+            *batch,
+            repeat=config.grasps_per_cloud,
+            anchor_weight=config.anchor_weight,
+            t_power=config.t_power,
+        )
 
     @jax.jit
-    def step(params, opt_state, *batch):
+    def step(params, opt_state, ema, step, *batch):
         loss, grads = jax.value_and_grad(loss_of)(params, *batch)
         updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
+        params = optax.apply_updates(params, updates)
+        if ema is not None:
+            # Warm-up: early averages would otherwise remember the random initial weights.
+            decay = jnp.minimum(config.ema_decay, (1.0 + step) / (10.0 + step))
+            ema = optax.incremental_update(params, ema, 1.0 - decay)
+        return params, opt_state, ema, loss
 
     return step
 
@@ -465,44 +505,47 @@ def checkpoint_manager(out: Path, keep: int = 2) -> ocp.CheckpointManager:
     )
 
 
-def _save(manager, step, params, opt_state, losses) -> None:
+def _save(manager, step, params, opt_state, ema, losses) -> None:
     if manager.latest_step() == step:
         return
-    manager.save(
-        step,
-        args=ocp.args.Composite(
-            params=ocp.args.StandardSave(params),
-            opt_state=ocp.args.StandardSave(opt_state),
-            log=ocp.args.JsonSave({"step": step, "losses": losses}),
-        ),
-    )
+    items = {
+        "params": ocp.args.StandardSave(params),
+        "opt_state": ocp.args.StandardSave(opt_state),
+        "log": ocp.args.JsonSave({"step": step, "losses": losses}),
+    }
+    if ema is not None:
+        items[EMA] = ocp.args.StandardSave(ema)
+    manager.save(step, args=ocp.args.Composite(**items))
 
 
-def _restore(manager, params, opt_state):
+def _restore(manager, params, opt_state, ema):
     step = manager.latest_step()
-    restored = manager.restore(
-        step,
-        args=ocp.args.Composite(
-            params=ocp.args.StandardRestore(_abstract(params)),
-            opt_state=ocp.args.StandardRestore(_abstract(opt_state)),
-            log=ocp.args.JsonRestore(),
-        ),
-    )
-    return restored.params, restored.opt_state, step, restored.log["losses"]
+    items = {
+        "params": ocp.args.StandardRestore(_abstract(params)),
+        "opt_state": ocp.args.StandardRestore(_abstract(opt_state)),
+        "log": ocp.args.JsonRestore(),
+    }
+    if ema is not None:
+        items[EMA] = ocp.args.StandardRestore(_abstract(ema))
+    restored = manager.restore(step, args=ocp.args.Composite(**items))
+    ema = restored[EMA] if ema is not None else None
+    return restored.params, restored.opt_state, ema, step, restored.log["losses"]
 
 
-def restore_params(out: Path, params_template, step: int | None = None):
-    """The network parameters of a run's checkpoint (the latest by default)."""
+def restore_params(out: Path, params_template, step: int | None = None, average: bool = True):
+    """The network parameters of a run's checkpoint (the latest by default): their
+    moving average where the run kept one and `average`, else the step's own."""
     manager = checkpoint_manager(Path(out))
     step = manager.latest_step() if step is None else step
     if step is None:
         raise TrainingError(f"{out} has no checkpoint; train it first (jaxgrasp train)")
+    name = EMA if average and (Path(out) / CHECKPOINTS / str(step) / EMA).is_dir() else "params"
     restored = manager.restore(
         step,
-        args=ocp.args.Composite(params=ocp.args.StandardRestore(_abstract(params_template))),
+        args=ocp.args.Composite(**{name: ocp.args.StandardRestore(_abstract(params_template))}),
     )
     manager.close()
-    return restored.params, step
+    return restored[name], step
 
 
 def _abstract(tree):

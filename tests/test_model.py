@@ -41,7 +41,7 @@ from jaxgrasp.pipeline import show_grasps
 from jaxgrasp.point_views import partial_views, view_camera
 from jaxgrasp.sentence_encoder import sentence_encoder
 from jaxgrasp.synthesis import SynthesisConfig
-from jaxgrasp.training import TrainConfig, TrainingError, train
+from jaxgrasp.training import TrainConfig, TrainingError, train, training_times
 from kinematics import forward_kinematics, points_to_world
 from sim.grasps import grasp_stages
 
@@ -162,6 +162,17 @@ def test_anchor_targets_stay_finite_and_peak_at_the_nearest_point(shadow):
     np.testing.assert_array_equal(rel[:, 3:], vectors[:, 3:])
 
 
+def test_training_times_lean_towards_the_data_end_with_their_power():
+    key = jax.random.key(0)
+    for power in (1.0, 2.0, 4.0):
+        t = np.asarray(training_times(key, 20000, power))
+        assert t.min() >= 0.0 and t.max() <= 1.0
+        # 1 - (1 - u)^p has mean p / (p + 1): 1/2 uniform, 2/3 at 2, 4/5 at 4.
+        assert abs(t.mean() - power / (power + 1.0)) < 0.01, (power, t.mean())
+    # Power 1 is the uniform draw itself, to the bit (runs before t_power resume alike).
+    np.testing.assert_array_equal(training_times(key, 64), jax.random.uniform(key, (64,)))
+
+
 def test_partial_view_sees_one_side():
     obj = make_object("bottle", 0)
     pts, nrm = np.asarray(obj.points), np.asarray(obj.normals)
@@ -217,7 +228,7 @@ def test_model_with_a_sentence_encoder_tells_unseen_words_apart(shadow, trained,
     result = train(trained[0], tmp_path / "run", config, progress=False)
     model = GraspGenerator.load(result.run)
     assert model.sentence_encoder == "wordllama"
-    for a, b in zip(jax.tree.leaves(result.params), jax.tree.leaves(model.params), strict=True):
+    for a, b in zip(jax.tree.leaves(result.ema), jax.tree.leaves(model.params), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     pts = np.asarray(make_object("bottle", 0).points)
 
@@ -288,8 +299,17 @@ def test_tiny_model_overfits_and_checkpoint_restores(trained, shadow):
     data, result = trained
     model = assert_learned(data, result)
     assert model.step == TINY.steps
-    for a, b in zip(jax.tree.leaves(result.params), jax.tree.leaves(model.params), strict=True):
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    # Sampling uses the weights' moving average; average=False, the last step's own.
+    own = GraspGenerator.load(result.run, average=False)
+    for saved, loaded in ((result.ema, model.params), (result.params, own.params)):
+        for a, b in zip(jax.tree.leaves(saved), jax.tree.leaves(loaded), strict=True):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    # The average is not the last step: it trails it (lr 3e-3 still moves the weights).
+    gap = max(
+        float(np.abs(np.asarray(a) - np.asarray(b)).max())
+        for a, b in zip(jax.tree.leaves(result.ema), jax.tree.leaves(result.params), strict=True)
+    )
+    assert gap > 1e-4
 
 
 @pytest.fixture(scope="module")
@@ -339,16 +359,24 @@ def test_object_frame_model_learns_and_older_runs_load_as_one(object_frame, tmp_
     model = assert_learned(data, result)
     obj = make_object("bottle", 0)
     # A run written before session 41 records no anchor settings: it is one of these.
+    # Nor did it keep a moving average of its weights (session 47): it samples its own.
     old = shutil.copytree(result.run, tmp_path / "old_run")
     info = json.loads((old / "run.json").read_text())
-    for key in ("anchored", "anchor_sigma", "anchor_weight"):
+    for key in ("anchored", "anchor_sigma", "anchor_weight", "ema_decay"):
         del info["config"][key]
     (old / "run.json").write_text(json.dumps(info))
+    for average in old.glob("checkpoints/*/ema"):
+        shutil.rmtree(average)
+    before = dataclasses.replace(TINY, anchored=False, ema_decay=0.0)
     pts = np.asarray(obj.points)
-    a = generate(model, pts, CAPTIONS[0], 4, seed=1, steps=4)
+    own = GraspGenerator.load(result.run, average=False)
+    a = generate(own, pts, CAPTIONS[0], 4, seed=1, steps=4)
     b = generate(GraspGenerator.load(old), pts, CAPTIONS[0], 4, seed=1, steps=4)
     np.testing.assert_array_equal(a.root_pos, b.root_pos)
-    resumed = train(data, old, dataclasses.replace(TINY, anchored=False), progress=False)
+    assert not np.array_equal(
+        a.root_pos, generate(model, pts, CAPTIONS[0], 4, seed=1, steps=4).root_pos
+    )
+    resumed = train(data, old, before, progress=False)
     assert resumed.steps_run == 0  # the same settings: it resumes (and is done)
     # Session 43's runs recorded a training term that was removed after it: off, the
     # run loads and resumes as one without it; on, a clear error.
@@ -356,9 +384,7 @@ def test_object_frame_model_learns_and_older_runs_load_as_one(object_frame, tmp_
     (old / "run.json").write_text(json.dumps(info))
     c = generate(GraspGenerator.load(old), pts, CAPTIONS[0], 4, seed=1, steps=4)
     np.testing.assert_array_equal(a.root_pos, c.root_pos)
-    assert (
-        train(data, old, dataclasses.replace(TINY, anchored=False), progress=False).steps_run == 0
-    )
+    assert train(data, old, before, progress=False).steps_run == 0
     info["config"]["penetration_weight"] = 1.0
     (old / "run.json").write_text(json.dumps(info))
     with pytest.raises(TrainingError, match="penetration_weight = 1.0, a training term removed"):
@@ -667,6 +693,21 @@ def test_samples_of_a_tabletop_model_record_the_table(trained, tmp_path, capsys)
     with pytest.raises(SystemExit):
         cli_main(["sample", str(run), *args, "--view", "8"])
     assert "--view takes 0-7 (got 8)" in capsys.readouterr().err
+    # --no-average: the checkpoint step's own weights, not their moving average.
+    args = ["--object", REF, "--instruction", CAPTIONS[0], "--num", "8", "--steps", "2"]
+    cli_main(["sample", str(run), *args, "--out", str(tmp_path / "own.npz"), "--no-average"])
+    cli_main(["sample", str(run), *args, "--out", str(tmp_path / "average.npz")])
+    own = GraspSet.load(tmp_path / "own.npz").root_pos
+    mine = generate(
+        GraspGenerator.load(run, average=False),
+        pts,
+        CAPTIONS[0],
+        8,
+        steps=2,
+        normals=np.asarray(obj.normals),
+    )
+    np.testing.assert_allclose(own, mine.root_pos, atol=1e-6)
+    assert not np.allclose(own, GraspSet.load(tmp_path / "average.npz").root_pos, atol=1e-4)
 
 
 def test_training_settings_mismatch_and_bad_config(trained):
@@ -682,6 +723,8 @@ def test_training_settings_mismatch_and_bad_config(trained):
         "grasps_per_cloud = 0 (must be an integer > 0)": dict(grasps_per_cloud=0),
         "partial_fraction = 1.5 (must be a number in [0, 1])": dict(partial_fraction=1.5),
         "max_minutes = -1 (must be None or a number > 0)": dict(max_minutes=-1),
+        "ema_decay = 1.0 (must be a number in [0, 1))": dict(ema_decay=1.0),
+        "t_power = 0 (must be a finite number > 0)": dict(t_power=0),
     }
     for message, kwargs in cases.items():
         with pytest.raises(TrainingError) as err:
@@ -712,7 +755,11 @@ def test_killed_training_resumes_to_the_same_weights(trained, tmp_path):
     proc.wait()
     resumed = train(data, run, TINY, progress=False)
     assert resumed.steps_run < TINY.steps  # it did resume
-    for a, b in zip(jax.tree.leaves(result.params), jax.tree.leaves(resumed.params), strict=True):
+    for a, b in zip(
+        jax.tree.leaves((result.params, result.ema)),
+        jax.tree.leaves((resumed.params, resumed.ema)),
+        strict=True,
+    ):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
     assert resumed.losses == result.losses
 
