@@ -292,8 +292,8 @@ def train(
     graphdef, params = nnx.split(net)
     tx = _optimizer(config)
     opt_state = tx.init(params)
-    # The moving average starts at the initial weights.
-    ema = jax.tree.map(jnp.copy, params) if config.ema_decay > 0 else None
+    # The moving average starts at the initial weights (arrays are immutable: no copy).
+    ema = params if config.ema_decay > 0 else None
     manager = checkpoint_manager(out, config.keep)
     step, losses = 0, []
     if manager.latest_step() is not None:
@@ -372,7 +372,7 @@ def train(
 
 # Settings added since runs were first written, with the value that rebuilds a run that
 # did not record them (the rest take their defaults).
-_UNRECORDED = {"anchored": False, "ema_decay": 0.0, "t_power": 1.0}
+_UNRECORDED = {"anchored": False, "ema_decay": 0.0}
 
 
 # Settings since removed: session 43's penetration term beside the flow loss (commit
