@@ -2,7 +2,8 @@
 
 Run: python benchmarks/model.py [--train-objects SPEC] [--eval-objects SPEC]
      [--holdout SPEC] [--num 32] [--train-minutes 60] [--steps 20000]
-     [--eval-num 16] [--refine-steps 200] [--refine-oversample 1] [--temperatures 1,0.5]
+     [--eval-num 16] [--refine-steps 200] [--refine-oversample 1] [--refine-from raw]
+     [--temperatures 1,0.5]
      [--anchor-temperature T] [--guidance G] [--oversample K] [--cloud full|partial]
      [--include-invalid]
      [--sentence-encoder wordllama] [--no-anchored] [--ema-decay D] [--t-power P]
@@ -16,7 +17,8 @@ Writes benchmarks/results/NAME.json (and the run's loss curve next to it).
    the best-placed of --oversample times as many of those (the variant "ranked") and the
    raw samples refined by --refine-steps optimizer steps, once per sampling temperature
    (the scale of the starting noise, see `jaxgrasp.generate`). The JSON carries suc_raw
-   / suc_refined / pga_raw / pga_refined (and _guided / _ranked) over every held-out
+   / suc_refined / pga_raw / pga_refined (and _guided / _ranked, and held_*: the
+   disturbance test alone, DexVLG's definition of Suc) over every held-out
    target at the first temperature and the same for each in
    `by_temperature`, train_minutes, the per-split table (DexVLG Table 2 layout), the
    dataset's size, compile time and steady step time of training, versions and hardware.
@@ -68,6 +70,13 @@ def main() -> None:
         type=float,
         default=1.0,
         help="EvalConfig.refine_oversample: refine k x --eval-num samples, keep --eval-num",
+    )
+    ap.add_argument(
+        "--refine-from",
+        choices=("raw", "ranked"),
+        default="raw",
+        help="EvalConfig.refine_from: refine the raw samples or those drawn with "
+        "--guidance and chosen by --oversample",
     )
     ap.add_argument(
         "--temperatures",
@@ -194,6 +203,7 @@ def main() -> None:
             num=args.eval_num,
             refine_steps=args.refine_steps,
             refine_oversample=args.refine_oversample,
+            refine_from=args.refine_from,
             temperature=temperature,
             anchor_temperature=args.anchor_temperature,
             guidance=args.guidance,
@@ -212,7 +222,7 @@ def main() -> None:
     def headline(ev: dict) -> dict:
         return {
             f"{metric}_{variant}": overall(ev, variant, metric)
-            for metric in ("suc", "pga", "pta", "diversity")
+            for metric in ("suc", "held", "pga", "pta", "diversity")
             for variant in VARIANTS
         }
 

@@ -12,6 +12,10 @@ Metrics (per grasp, averaged over all grasps of a split):
 - Suc: survives the six-direction disturbance test with penetration and
   self-penetration (and, on a table, table penetration) under their limits
   (physically valid);
+- held: survives the disturbance test (on a table, stays above it), whatever the
+  penetration of its closed pose: execution success in simulation, as DexVLG's Suc
+  (§6, DexGraspNet 2.0's protocol) is defined; the penetration limits are DexVLG's
+  dataset criteria (§4.4), which Suc adds;
 - PTA / PGA: >= 1 / >= 3 fingers within 1 cm of the instructed part and closer to it
   than to any other part (sim.checks);
 - valid: passes every dataset criterion (Suc + contact + part alignment);
@@ -38,6 +42,7 @@ from energies._checks import (
     POSITIVE_INT,
     check_fields,
     is_number,
+    one_of,
 )
 from jaxgrasp.generator import GraspGenerator, generate
 from jaxgrasp.synthesis import MODES, resting_height, synthesize
@@ -46,9 +51,10 @@ from sim.validate import TABLE_CRITERION
 SPLITS = ("seen category", "unseen category")
 # raw: the model's samples; guided: the same drawn with physics guidance; ranked: the
 # num of oversample x num samples (drawn with that guidance, if any) that sit best
-# against the cloud; refined: the raw ones after the synthesis optimizer's steps.
+# against the cloud; refined: the raw (or ranked, `EvalConfig.refine_from`) ones after
+# the synthesis optimizer's steps.
 VARIANTS = ("raw", "guided", "ranked", "refined")
-METRICS = ("suc", "pta", "pga", "valid", "contact_acc", "diversity")
+METRICS = ("suc", "held", "pta", "pga", "valid", "contact_acc", "diversity")
 _BINS = 20
 
 
@@ -61,8 +67,11 @@ class EvalConfig:
     (optimizer steps of the refinement; 0 skips it), refine_oversample (k >= 1: the
     refinement starts from ceil(k * num) samples and keeps the num of lowest energy
     after `select_at` of its steps, see `synthesize`'s `initial`; the raw figures are
-    those of the first num samples), guidance (> 0: the same samples drawn again with
-    physics guidance, `generate`'s, reported as the variant "guided"; 0: none),
+    those of the first num samples), refine_from ("raw": the refinement starts from
+    the plain samples; "ranked": from samples drawn with `guidance` and chosen by
+    `oversample`, as the variant "ranked" is), guidance (> 0: the same samples drawn
+    again with physics guidance, `generate`'s, reported as the variant "guided"; 0:
+    none),
     oversample (k > 1: `generate`'s choice of the num samples of k x num, drawn with
     `guidance`, that sit best against the cloud, reported as the variant "ranked"; 1:
     none), modes, cloud ("full" or "partial": one camera view, `partial_views`' first,
@@ -75,6 +84,7 @@ class EvalConfig:
     anchor_temperature: float | None = None
     refine_steps: int = 200
     refine_oversample: float = 1.0
+    refine_from: str = "raw"
     guidance: float = 0.0
     oversample: float = 1.0
     modes: tuple[str, ...] = ("wrap",)
@@ -97,6 +107,7 @@ class EvalConfig:
                     lambda x: is_number(x) and 1 <= x <= 64,
                     "a number in [1, 64]",
                 ),
+                "refine_from": one_of("raw", "ranked"),
                 "oversample": (
                     lambda x: is_number(x) and 1 <= x <= 64,
                     "a number in [1, 64]",
@@ -181,7 +192,8 @@ def evaluate(
                 camera=camera,
             )
 
-        drawn = sample(math.ceil(config.num * config.refine_oversample - 1e-9))
+        n_refine = math.ceil(config.num * config.refine_oversample - 1e-9)
+        drawn = sample(n_refine)
         raw = drawn.take(np.arange(config.num))
         record: dict[str, Any] = {
             "object_ref": ref,
@@ -197,6 +209,11 @@ def evaluate(
         if config.oversample > 1:  # the first num of them are the guided (or raw) ones
             variants["ranked"] = sample(config.num, config.guidance, config.oversample)
         if config.refine_steps > 0:
+            if config.refine_from == "ranked":
+                if n_refine == config.num and "ranked" in variants:
+                    drawn = variants["ranked"]  # the same draw: do not sample it twice
+                else:
+                    drawn = sample(n_refine, config.guidance, config.oversample)
             variants["refined"] = synthesize(
                 hand,
                 obj,
@@ -259,8 +276,8 @@ def _category(ref: str) -> str:
 
 def _metrics(hand, report, grasps, mode: str) -> dict:
     flags = report.flags
-    suc = flags["disturbance"] & flags["penetration"] & flags["self_penetration"]
-    suc = suc & flags.get(TABLE_CRITERION, True)
+    held = flags["disturbance"] & flags.get(TABLE_CRITERION, True)
+    suc = held & flags["penetration"] & flags["self_penetration"]
     fingers = list(report.fingers)
     digits = [i for i, f in enumerate(fingers) if f != "palm"]
     wanted = np.array([fingers[i] in MODES[mode] for i in digits])
@@ -269,6 +286,7 @@ def _metrics(hand, report, grasps, mode: str) -> dict:
     return {
         "n": int(len(suc)),
         "suc": float(suc.mean()),
+        "held": float(held.mean()),
         "pta": float(np.mean(report.checks.pta)),
         "pga": float(np.mean(report.checks.pga)),
         "valid": float(report.valid.mean()),
@@ -294,8 +312,8 @@ def joint_entropy(hand, q: np.ndarray) -> float:
 
 def format_table(rows: list[dict]) -> str:
     """A Markdown table laid out like DexVLG Table 2 (percentages)."""
-    head = "| split | samples | Suc | PTA | PGA | valid | contact acc. | diversity |"
-    lines = [head, "|---|---|---|---|---|---|---|---|"]
+    head = "| split | samples | Suc | held | PTA | PGA | valid | contact acc. | diversity |"
+    lines = [head, "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(
             f"| {r['split']} ({r['targets']} targets) | {r['variant']} | "

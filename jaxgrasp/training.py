@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+import warnings
 from pathlib import Path
 
 import jax
@@ -84,6 +85,9 @@ class TrainConfig:
         seed: data order, noise and initial weights.
         include_invalid: train on every optimized grasp, not only the valid ones.
         max_minutes: stop (with a checkpoint) after this much wall time; None: no limit.
+            The learning rate decays over `steps`: when the pace of the first steps
+            says the time runs out well before them, training warns (set `steps` to
+            what fits, so the schedule ends decayed).
         point_width: per-point MLP width of the cloud encoder (`ModelConfig`).
         cond_width: width of the cloud, instruction and time features.
         hidden: width of the velocity network's residual blocks.
@@ -331,7 +335,8 @@ def train(
         .lower(params, opt_state, ema, jnp.int32(step), *batch_at(step))
         .compile()
     )
-    compile_s = time.perf_counter() - start
+    compiled = time.perf_counter()
+    compile_s = compiled - start
     stopped_early = False
     bar = _progress(config.steps, step, progress)
     try:
@@ -340,6 +345,13 @@ def train(
                 params, opt_state, ema, jnp.int32(step), *batch_at(step)
             )
             step += 1
+            if step - first_step == _PACE_STEPS and config.max_minutes is not None:
+                now = time.perf_counter()
+                short = schedule_shortfall(
+                    config, step, now - start, (now - compiled) / _PACE_STEPS
+                )
+                if short is not None:
+                    warnings.warn(short, stacklevel=2)
             if step % 10 == 0 or step == config.steps:
                 losses.append([step, float(loss)])
                 if bar is not None:
@@ -367,6 +379,31 @@ def train(
     seconds = time.perf_counter() - start
     return TrainResult(
         out, step, losses, seconds, compile_s, step - first_step, stopped_early, params, ema
+    )
+
+
+# Steps timed before judging whether `max_minutes` lets the schedule end.
+_PACE_STEPS = 200
+
+
+def schedule_shortfall(
+    config: TrainConfig, step: int, elapsed_s: float, s_per_step: float
+) -> str | None:
+    """A warning when, at `s_per_step`, the `max_minutes` left after `elapsed_s` stop
+    the run more than 2 % of its steps before `config.steps` (its learning rate then
+    still far from decayed); None when the schedule ends in time."""
+    if config.max_minutes is None or s_per_step <= 0:
+        return None
+    left = max(60.0 * config.max_minutes - elapsed_s, 0.0)
+    reach = step + int(left / s_per_step)
+    if reach >= 0.98 * config.steps:
+        return None
+    rate = float(_schedule(config)(reach)) / config.lr
+    fits = reach - reach % 1000 if reach >= 2000 else reach
+    return (
+        f"at {1e3 * s_per_step:.0f} ms per step, max_minutes = {config.max_minutes:g} "
+        f"stops this run near step {reach} of {config.steps}, its learning rate still at "
+        f"{rate:.0%} of its peak; set steps to about {fits} to end the schedule in time"
     )
 
 
@@ -422,12 +459,16 @@ def _run_info(out: Path, data: GraspDataset, config: TrainConfig, vectors) -> di
     return info
 
 
-def _optimizer(config: TrainConfig) -> optax.GradientTransformation:
-    schedule = optax.warmup_cosine_decay_schedule(
+def _schedule(config: TrainConfig) -> optax.Schedule:
+    return optax.warmup_cosine_decay_schedule(
         0.0, config.lr, min(config.warmup, config.steps // 2), config.steps, config.lr * 0.05
     )
+
+
+def _optimizer(config: TrainConfig) -> optax.GradientTransformation:
     return optax.chain(
-        optax.clip_by_global_norm(1.0), optax.adamw(schedule, weight_decay=config.weight_decay)
+        optax.clip_by_global_norm(1.0),
+        optax.adamw(_schedule(config), weight_decay=config.weight_decay),
     )
 
 

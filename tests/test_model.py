@@ -23,7 +23,7 @@ from scipy.spatial import cKDTree
 
 from jaxgrasp._hand_depth import CLOUD_GRID_PADDING, grasp_surface
 from jaxgrasp.dataset import DatasetError, GraspDataset
-from jaxgrasp.evaluation import EvalConfig, evaluate, joint_entropy
+from jaxgrasp.evaluation import VARIANTS, EvalConfig, evaluate, joint_entropy
 from jaxgrasp.generator import GenerationError, GraspGenerator, estimate_normals, generate
 from jaxgrasp.grasp_set import GraspSet
 from jaxgrasp.grasp_vector import (
@@ -41,7 +41,13 @@ from jaxgrasp.pipeline import show_grasps
 from jaxgrasp.point_views import partial_views, view_camera
 from jaxgrasp.sentence_encoder import sentence_encoder
 from jaxgrasp.synthesis import SynthesisConfig
-from jaxgrasp.training import TrainConfig, TrainingError, train, training_times
+from jaxgrasp.training import (
+    TrainConfig,
+    TrainingError,
+    schedule_shortfall,
+    train,
+    training_times,
+)
 from kinematics import forward_kinematics, points_to_world
 from sim.grasps import grasp_stages
 
@@ -171,6 +177,20 @@ def test_training_times_lean_towards_the_data_end_with_their_power():
         assert abs(t.mean() - power / (power + 1.0)) < 0.01, (power, t.mean())
     # Power 1 is the uniform draw itself, to the bit (runs before t_power resume alike).
     np.testing.assert_array_equal(training_times(key, 64), jax.random.uniform(key, (64,)))
+
+
+def test_a_time_cap_that_stops_the_schedule_early_is_told():
+    # session 47's benchmark: 160000 steps capped at 58 minutes, 31 ms per step
+    capped = TrainConfig(steps=160000, max_minutes=58)
+    msg = schedule_shortfall(capped, 200, 10.0, 0.031)
+    assert msg is not None
+    reach = 200 + int((58 * 60 - 10) / 0.031)
+    assert f"near step {reach} of 160000" in msg and "set steps to about 112000" in msg
+    # the learning rate there, read from the optimizer's own schedule: a quarter of its peak
+    assert "still at 25% of its peak" in msg
+    # a schedule that ends within the cap, or no cap: nothing to tell
+    assert schedule_shortfall(dataclasses.replace(capped, steps=100000), 200, 10.0, 0.031) is None
+    assert schedule_shortfall(TrainConfig(steps=160000), 200, 10.0, 0.031) is None
 
 
 def test_partial_view_sees_one_side():
@@ -776,8 +796,9 @@ def test_evaluate_reports_metrics_in_range(trained, shadow):
     assert [r["variant"] for r in res["rows"]] == ["raw", "refined"]
     assert all(r["split"] == "seen category" for r in res["rows"])
     for r in res["rows"]:
-        for m in ("suc", "pta", "pga", "valid", "contact_acc"):
+        for m in ("suc", "held", "pta", "pga", "valid", "contact_acc"):
             assert 0.0 <= r[m] <= 1.0
+        assert r["suc"] <= r["held"]  # Suc is held with the penetration limits
         assert r["targets"] == 3 and r["grasps"] == 6
     assert res["tabletop"] is False
     assert all("table_ok" not in t[v] for t in res["targets"] for v in ("raw", "refined"))
@@ -832,6 +853,21 @@ def test_evaluate_reports_metrics_in_range(trained, shadow):
     assert [r["grasps"] for r in chosen["rows"]] == [6, 6]
     with pytest.raises(ValueError, match=r"refine_oversample = 0.5 \(must be a number in"):
         EvalConfig(refine_oversample=0.5)
+    # Refining the ranked samples: without guidance or a choice they are the raw ones,
+    # so the refined figures are the same; with both, every variant is reported.
+    plain = EvalConfig(num=2, refine_steps=2, sample_steps=2, refine_from="ranked")
+    from_ranked = evaluate(model, ["procedural:bottle:1"], plain, progress=False)
+    assert [t["refined"] for t in from_ranked["targets"]] == [t["refined"] for t in res["targets"]]
+    ranked_refined = evaluate(
+        model,
+        ["procedural:bottle:1"],
+        dataclasses.replace(plain, guidance=1.0, oversample=3),
+        progress=False,
+    )
+    assert [r["variant"] for r in ranked_refined["rows"]] == list(VARIANTS)
+    assert all(t["refined"]["n"] == 2 for t in ranked_refined["targets"])
+    with pytest.raises(ValueError, match=r"refine_from = 'best' \(must be one of 'raw'"):
+        EvalConfig(refine_from="best")
     # Sampling temperatures are checked before any target is sampled.
     with pytest.raises(ValueError, match=r"temperature = -1.0 .*anchor_temperature = nan"):
         EvalConfig(temperature=-1.0, anchor_temperature=float("nan"))
