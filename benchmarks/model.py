@@ -2,8 +2,7 @@
 
 Run: python benchmarks/model.py [--train-objects SPEC] [--eval-objects SPEC]
      [--holdout SPEC] [--num 32] [--train-minutes 60] [--steps 20000]
-     [--eval-num 16] [--refine-steps 200] [--refine-oversample 1] [--refine-from raw]
-     [--temperatures 1,0.5]
+     [--eval-num 16] [--refine-steps 200] [--refine-oversample 1] [--temperatures 1,0.5]
      [--anchor-temperature T] [--guidance G] [--oversample K] [--cloud full|partial]
      [--include-invalid]
      [--sentence-encoder wordllama] [--no-anchored] [--ema-decay D] [--t-power P]
@@ -70,13 +69,6 @@ def main() -> None:
         type=float,
         default=1.0,
         help="EvalConfig.refine_oversample: refine k x --eval-num samples, keep --eval-num",
-    )
-    ap.add_argument(
-        "--refine-from",
-        choices=("raw", "ranked"),
-        default="raw",
-        help="EvalConfig.refine_from: refine the raw samples or those drawn with "
-        "--guidance and chosen by --oversample",
     )
     ap.add_argument(
         "--temperatures",
@@ -203,7 +195,6 @@ def main() -> None:
             num=args.eval_num,
             refine_steps=args.refine_steps,
             refine_oversample=args.refine_oversample,
-            refine_from=args.refine_from,
             temperature=temperature,
             anchor_temperature=args.anchor_temperature,
             guidance=args.guidance,

@@ -405,7 +405,6 @@ def evaluate(
     num: int = 32,
     refine_steps: int = 200,
     refine_oversample: float = 1.0,
-    refine_from: Literal["raw", "ranked"] = "raw",
     modes: tuple[Literal["wrap", "pinch"], ...] = ("wrap",),
     cloud: Literal["full", "partial"] = "full",
     seed: int = 0,
@@ -429,8 +428,6 @@ def evaluate(
         refine_oversample: refine k x num samples and keep the num of lowest energy
             after `select_at` of the steps (the training data's synthesis setting,
             default a quarter); the raw figures are the first num samples'.
-        refine_from: refine the raw samples, or those drawn with --guidance and chosen
-            by --oversample ("ranked").
         modes: contact modes to instruct.
         cloud: full surface cloud or one camera view (guidance and oversample are told
             where its camera was).
@@ -462,7 +459,6 @@ def evaluate(
         num=num,
         refine_steps=refine_steps,
         refine_oversample=refine_oversample,
-        refine_from=refine_from,
         modes=tuple(modes),
         cloud=cloud,
         seed=seed,

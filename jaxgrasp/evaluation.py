@@ -42,7 +42,6 @@ from energies._checks import (
     POSITIVE_INT,
     check_fields,
     is_number,
-    one_of,
 )
 from jaxgrasp.generator import GraspGenerator, generate
 from jaxgrasp.synthesis import MODES, resting_height, synthesize
@@ -51,8 +50,7 @@ from sim.validate import TABLE_CRITERION
 SPLITS = ("seen category", "unseen category")
 # raw: the model's samples; guided: the same drawn with physics guidance; ranked: the
 # num of oversample x num samples (drawn with that guidance, if any) that sit best
-# against the cloud; refined: the raw (or ranked, `EvalConfig.refine_from`) ones after
-# the synthesis optimizer's steps.
+# against the cloud; refined: the raw ones after the synthesis optimizer's steps.
 VARIANTS = ("raw", "guided", "ranked", "refined")
 METRICS = ("suc", "held", "pta", "pga", "valid", "contact_acc", "diversity")
 _BINS = 20
@@ -67,11 +65,8 @@ class EvalConfig:
     (optimizer steps of the refinement; 0 skips it), refine_oversample (k >= 1: the
     refinement starts from ceil(k * num) samples and keeps the num of lowest energy
     after `select_at` of its steps, see `synthesize`'s `initial`; the raw figures are
-    those of the first num samples), refine_from ("raw": the refinement starts from
-    the plain samples; "ranked": from samples drawn with `guidance` and chosen by
-    `oversample`, as the variant "ranked" is), guidance (> 0: the same samples drawn
-    again with physics guidance, `generate`'s, reported as the variant "guided"; 0:
-    none),
+    those of the first num samples), guidance (> 0: the same samples drawn again with
+    physics guidance, `generate`'s, reported as the variant "guided"; 0: none),
     oversample (k > 1: `generate`'s choice of the num samples of k x num, drawn with
     `guidance`, that sit best against the cloud, reported as the variant "ranked"; 1:
     none), modes, cloud ("full" or "partial": one camera view, `partial_views`' first,
@@ -84,7 +79,6 @@ class EvalConfig:
     anchor_temperature: float | None = None
     refine_steps: int = 200
     refine_oversample: float = 1.0
-    refine_from: str = "raw"
     guidance: float = 0.0
     oversample: float = 1.0
     modes: tuple[str, ...] = ("wrap",)
@@ -107,7 +101,6 @@ class EvalConfig:
                     lambda x: is_number(x) and 1 <= x <= 64,
                     "a number in [1, 64]",
                 ),
-                "refine_from": one_of("raw", "ranked"),
                 "oversample": (
                     lambda x: is_number(x) and 1 <= x <= 64,
                     "a number in [1, 64]",
@@ -192,8 +185,7 @@ def evaluate(
                 camera=camera,
             )
 
-        n_refine = math.ceil(config.num * config.refine_oversample - 1e-9)
-        drawn = sample(n_refine)
+        drawn = sample(math.ceil(config.num * config.refine_oversample - 1e-9))
         raw = drawn.take(np.arange(config.num))
         record: dict[str, Any] = {
             "object_ref": ref,
@@ -209,11 +201,6 @@ def evaluate(
         if config.oversample > 1:  # the first num of them are the guided (or raw) ones
             variants["ranked"] = sample(config.num, config.guidance, config.oversample)
         if config.refine_steps > 0:
-            if config.refine_from == "ranked":
-                if n_refine == config.num and "ranked" in variants:
-                    drawn = variants["ranked"]  # the same draw: do not sample it twice
-                else:
-                    drawn = sample(n_refine, config.guidance, config.oversample)
             variants["refined"] = synthesize(
                 hand,
                 obj,

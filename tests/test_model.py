@@ -23,7 +23,7 @@ from scipy.spatial import cKDTree
 
 from jaxgrasp._hand_depth import CLOUD_GRID_PADDING, grasp_surface
 from jaxgrasp.dataset import DatasetError, GraspDataset
-from jaxgrasp.evaluation import VARIANTS, EvalConfig, evaluate, joint_entropy
+from jaxgrasp.evaluation import EvalConfig, evaluate, joint_entropy
 from jaxgrasp.generator import GenerationError, GraspGenerator, estimate_normals, generate
 from jaxgrasp.grasp_set import GraspSet
 from jaxgrasp.grasp_vector import (
@@ -853,21 +853,6 @@ def test_evaluate_reports_metrics_in_range(trained, shadow):
     assert [r["grasps"] for r in chosen["rows"]] == [6, 6]
     with pytest.raises(ValueError, match=r"refine_oversample = 0.5 \(must be a number in"):
         EvalConfig(refine_oversample=0.5)
-    # Refining the ranked samples: without guidance or a choice they are the raw ones,
-    # so the refined figures are the same; with both, every variant is reported.
-    plain = EvalConfig(num=2, refine_steps=2, sample_steps=2, refine_from="ranked")
-    from_ranked = evaluate(model, ["procedural:bottle:1"], plain, progress=False)
-    assert [t["refined"] for t in from_ranked["targets"]] == [t["refined"] for t in res["targets"]]
-    ranked_refined = evaluate(
-        model,
-        ["procedural:bottle:1"],
-        dataclasses.replace(plain, guidance=1.0, oversample=3),
-        progress=False,
-    )
-    assert [r["variant"] for r in ranked_refined["rows"]] == list(VARIANTS)
-    assert all(t["refined"]["n"] == 2 for t in ranked_refined["targets"])
-    with pytest.raises(ValueError, match=r"refine_from = 'best' \(must be one of 'raw'"):
-        EvalConfig(refine_from="best")
     # Sampling temperatures are checked before any target is sampled.
     with pytest.raises(ValueError, match=r"temperature = -1.0 .*anchor_temperature = nan"):
         EvalConfig(temperature=-1.0, anchor_temperature=float("nan"))
