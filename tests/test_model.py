@@ -299,7 +299,10 @@ def assert_learned(data: Path, result) -> GraspGenerator:
     (memorised). Returns the model loaded from the run."""
     first = np.mean([v for _, v in result.losses[:3]])
     last = np.mean([v for _, v in result.losses[-5:]])
-    assert last < 0.35 * first, (first, last)
+    # Under 0.35 with uniform flow times; t_power 2 (the default) draws more of the
+    # times near t = 1, where the velocity's noise end is hardest to read, so the loss
+    # keeps a higher floor (0.45-0.47 here): the samples below show the memorising.
+    assert last < 0.55 * first, (first, last)
     model = GraspGenerator.load(result.run)
     ds = GraspDataset(data)
     norm = model.normalizer
@@ -379,15 +382,16 @@ def test_object_frame_model_learns_and_older_runs_load_as_one(object_frame, tmp_
     model = assert_learned(data, result)
     obj = make_object("bottle", 0)
     # A run written before session 41 records no anchor settings: it is one of these.
-    # Nor did it keep a moving average of its weights (session 47): it samples its own.
+    # Nor did it keep a moving average of its weights (session 47): it samples its own;
+    # and it drew its flow times uniformly (t_power 1; 2 since session 48).
     old = shutil.copytree(result.run, tmp_path / "old_run")
     info = json.loads((old / "run.json").read_text())
-    for key in ("anchored", "anchor_sigma", "anchor_weight", "ema_decay"):
+    for key in ("anchored", "anchor_sigma", "anchor_weight", "ema_decay", "t_power"):
         del info["config"][key]
     (old / "run.json").write_text(json.dumps(info))
     for average in old.glob("checkpoints/*/ema"):
         shutil.rmtree(average)
-    before = dataclasses.replace(TINY, anchored=False, ema_decay=0.0)
+    before = dataclasses.replace(TINY, anchored=False, ema_decay=0.0, t_power=1.0)
     pts = np.asarray(obj.points)
     own = GraspGenerator.load(result.run, average=False)
     a = generate(own, pts, CAPTIONS[0], 4, seed=1, steps=4)
