@@ -417,7 +417,7 @@ def evaluate(
     average: bool = True,
 ) -> None:
     """Sample grasps for (held-out) objects, validate them in MuJoCo raw and refined,
-    and print Suc / PTA / PGA / contact-mode accuracy / diversity (DexVLG Table 2).
+    and print Suc / held / PTA / PGA / contact-mode accuracy / diversity (DexVLG Table 2).
     A model trained on a tabletop dataset is evaluated with its objects on a table.
 
     Args:
