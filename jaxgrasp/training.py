@@ -585,7 +585,8 @@ def restore_params(out: Path, params_template, step: int | None = None, average:
     step = manager.latest_step() if step is None else step
     if step is None:
         raise TrainingError(f"{out} has no checkpoint; train it first (jaxgrasp train)")
-    name = EMA if average and (Path(out) / CHECKPOINTS / str(step) / EMA).is_dir() else "params"
+    # The step's folder holds one sub-folder per saved item (orbax's layout).
+    name = EMA if average and (manager.directory / str(step) / EMA).is_dir() else "params"
     restored = manager.restore(
         step,
         args=ocp.args.Composite(**{name: ocp.args.StandardRestore(_abstract(params_template))}),
