@@ -144,7 +144,7 @@ def evaluate(
     # closes its grasps the way they were closed.
     refine = model.synthesis
     trained = model.train_objects if train_objects is None else tuple(train_objects)
-    seen = {_category(r) for r in trained}
+    seen = {category_of(r) for r in trained}
     targets = []
     start = time.perf_counter()
     jobs = [(r, p, m) for r in object_refs for p in object_part_names(r) for m in config.modes]
@@ -192,7 +192,7 @@ def evaluate(
             "part": part,
             "mode": mode,
             "instruction": instruction,
-            "split": SPLITS[0] if _category(ref) in seen else SPLITS[1],
+            "split": SPLITS[0] if category_of(ref) in seen else SPLITS[1],
             "train_object": ref in trained,
         }
         variants = {"raw": raw}
@@ -256,7 +256,9 @@ def evaluate(
     }
 
 
-def _category(ref: str) -> str:
+def category_of(ref: str) -> str:
+    """The category of a procedural object reference ("procedural:mug:7" -> "mug"); any
+    other reference (a mesh path) is its own category."""
     parts = str(ref).split(":")
     return parts[1] if parts[0] == "procedural" and len(parts) == 3 else str(ref)
 
