@@ -6,7 +6,7 @@ Run: python benchmarks/model.py [--train-objects SPEC] [--eval-objects SPEC]
      [--anchor-temperature T] [--guidance G] [--oversample K] [--cloud full|partial]
      [--include-invalid]
      [--sentence-encoder wordllama] [--no-anchored] [--ema-decay D] [--t-power P]
-     [--hand-features] [--hidden H] [--blocks B]
+     [--hidden H] [--blocks B]
      [--seed S] [--no-average] [--work DIR] [--name model] [--note ...] [--evaluate-only]
 Writes benchmarks/results/NAME.json (and the run's loss curve next to it).
 
@@ -21,7 +21,9 @@ Writes benchmarks/results/NAME.json (and the run's loss curve next to it).
    disturbance test alone, DexVLG's definition of Suc) over every held-out
    target at the first temperature and the same for each in
    `by_temperature`, train_minutes, the per-split table (DexVLG Table 2 layout), the
-   dataset's size, compile time and steady step time of training, versions and hardware.
+   seen targets split by how many training grasps their part has (`by_training_data`,
+   and each target's `training_grasps`), the dataset's size, compile time and steady
+   step time of training, versions and hardware.
    With --evaluate-only, step 3 alone, on the run an earlier call left in --work (its
    latest checkpoint, whose step is train_steps; its settings from its run.json); the
    training times are null.
@@ -143,13 +145,6 @@ def main() -> None:
         "more near the data end)",
     )
     ap.add_argument(
-        "--hand-features",
-        action=argparse.BooleanOptionalAction,
-        default=TrainConfig.hand_features,
-        help="TrainConfig.hand_features: the velocity network reads where x_t's hand lies "
-        "against the cloud",
-    )
-    ap.add_argument(
         "--hidden",
         type=int,
         default=TrainConfig.hidden,
@@ -208,7 +203,6 @@ def main() -> None:
             anchored=args.anchored,
             ema_decay=args.ema_decay,
             t_power=args.t_power,
-            hand_features=args.hand_features,
             hidden=args.hidden,
             blocks=args.blocks,
             seed=args.seed,

@@ -27,7 +27,7 @@ from scipy.spatial import cKDTree
 from energies._safe import safe_normalize
 from jaxgrasp.sdf import SDFGrid, sdf_query
 from kinematics import HandModel, forward_kinematics, points_to_world
-from kinematics.geometry import ContactCandidates, SurfacePoints
+from kinematics.geometry import ContactCandidates
 
 # The cloud's grid: 3 mm nodes (the cloud's points lie ~5 mm apart on a mug), 3 cm
 # beyond the cloud on every side (a hand sample further out is outside anyway), and
@@ -61,19 +61,16 @@ def grasp_surface(
     std: Float[Array, " d"],
     z: Float[Array, " d"],
     origin: Float[Array, " 3"],
-    surface: SurfacePoints | None = None,
 ) -> Float[Array, "n_surface 3"]:
-    """The surface samples (`surface`, default the hand's own) of the hand of a
-    normalised grasp vector `z` (`Normalizer` statistics `mean`, `std`) whose
-    translation is relative to `origin` (an anchored network's anchor point; zeros
-    otherwise), in the object frame."""
-    surface = hand.surface if surface is None else surface
+    """The surface samples of the hand of a normalised grasp vector `z` (`Normalizer`
+    statistics `mean`, `std`) whose translation is relative to `origin` (an anchored
+    network's anchor point; zeros otherwise), in the object frame."""
     grasp = z * std + mean
     rot = rotation_from_6d(grasp[3:9])
     identity = jnp.array([1.0, 0.0, 0.0, 0.0], z.dtype)
     # FK in the root frame: the root pose is a matrix here, applied below.
     poses = forward_kinematics(hand, jnp.zeros(3, z.dtype), identity, grasp[9:])
-    local = points_to_world(poses, surface.body, jnp.asarray(surface.points))
+    local = points_to_world(poses, hand.surface.body, jnp.asarray(hand.surface.points))
     return local @ rot.T + grasp[:3] + origin
 
 

@@ -15,10 +15,7 @@
   and the chosen point's position, normal and per-point feature join the conditioning.
   The grasp's translation is then relative to that point (`jaxgrasp.grasp_vector`), so
   the hand is placed against the surface in front of it rather than by where surfaces
-  lie on average over the training objects;
-- with `hand_features` > 0, the velocity network also reads, beside x_t, where x_t's
-  hand lies against the cloud (`jaxgrasp._hand_features`; the caller computes them,
-  since they need the hand).
+  lie on average over the training objects.
 """
 
 from __future__ import annotations
@@ -37,9 +34,7 @@ class ModelConfig:
     MLP width), cond_width (cloud / text / time features), hidden (velocity MLP width),
     blocks (residual blocks), token_width (word embedding size), sentence_dim (size of
     the frozen sentence vectors; 0: none), anchored (the anchor head, with translations
-    relative to the chosen cloud point), anchor_width (its key / query size),
-    hand_features (how many hand-against-cloud features the velocity network reads
-    beside x_t, `jaxgrasp._hand_features`; 0: none)."""
+    relative to the chosen cloud point), anchor_width (its key / query size)."""
 
     grasp_dim: int
     vocab_size: int
@@ -51,7 +46,6 @@ class ModelConfig:
     sentence_dim: int = 0
     anchored: bool = False
     anchor_width: int = 64
-    hand_features: int = 0
 
 
 class PointEncoder(nnx.Module):
@@ -129,7 +123,7 @@ class FlowNet(nnx.Module):
             self.anchor_query = nnx.Linear(2 * c, k, rngs=rngs)
             self.anchor_in = nnx.Linear(6 + f, c, rngs=rngs)
         self.cond = nnx.Linear((4 if config.anchored else 3) * c, c, rngs=rngs)
-        self.inp = nnx.Linear(config.grasp_dim + config.hand_features, config.hidden, rngs=rngs)
+        self.inp = nnx.Linear(config.grasp_dim, config.hidden, rngs=rngs)
         self.blocks = nnx.List([_Block(config.hidden, c, rngs) for _ in range(config.blocks)])
         self.out_norm = nnx.LayerNorm(config.hidden, rngs=rngs)
         self.out = nnx.Linear(
@@ -174,21 +168,7 @@ class FlowNet(nnx.Module):
         h = jnp.concatenate([pick(points) * 10.0, pick(normals), pick(per_point)], axis=-1)
         return jnp.concatenate([base, self.anchor_in(h)], axis=-1)
 
-    def velocity(
-        self,
-        cond,
-        x_t: Float[Array, "b d"],
-        t: Float[Array, " b"],
-        hand: Float[Array, "b h"] | None = None,
-    ):
-        """The velocity at x_t, t; `hand`: x_t's hand-against-cloud features, for a
-        network with `hand_features` (shape (b, hand_features))."""
-        if self.config.hand_features:
-            if hand is None or hand.shape[-1] != self.config.hand_features:
-                raise ValueError(
-                    f"the network reads {self.config.hand_features} hand features per grasp"
-                )
-            x_t = jnp.concatenate([x_t, hand.astype(x_t.dtype)], axis=-1)
+    def velocity(self, cond, x_t: Float[Array, "b d"], t: Float[Array, " b"]):
         te = self.time(jax.nn.gelu(time_embedding(t, self.config.cond_width)))
         c = jax.nn.gelu(self.cond(jnp.concatenate([cond, te], axis=-1)))
         h = self.inp(x_t)
@@ -196,10 +176,8 @@ class FlowNet(nnx.Module):
             h = block(h, c)
         return self.out(jax.nn.gelu(self.out_norm(h)))
 
-    def __call__(
-        self, points, normals, tokens, sentence, x_t, t, repeat: int = 1, anchor=None, hand=None
-    ):
+    def __call__(self, points, normals, tokens, sentence, x_t, t, repeat: int = 1, anchor=None):
         """The velocity at x_t, t (`features`, `condition`, `velocity` in one call)."""
         base, per_point = self.features(points, normals, tokens, sentence, repeat)
         cond = self.condition(base, points, normals, per_point, anchor, repeat)
-        return self.velocity(cond, x_t, t, hand)
+        return self.velocity(cond, x_t, t)

@@ -32,7 +32,6 @@ from flax import nnx
 
 from energies._checks import is_number, read_flag
 from jaxgrasp._hand_depth import cloud_fit, cloud_sdf, fit_score, grasp_surface, view_sdf
-from jaxgrasp._hand_features import HandReader, batch_hand_features
 from jaxgrasp.flow_model import FlowNet
 from jaxgrasp.grasp_set import GraspSet
 from jaxgrasp.grasp_vector import Normalizer, from_vector
@@ -124,10 +123,9 @@ class GraspGenerator:
         except (TypeError, TrainingError) as e:  # an unknown or invalid setting
             raise TrainingError(f"{run / RUN_FILE}: {e}") from None
         tokenizer = Tokenizer.from_json(info["tokenizer"])
-        hand = load_hand(info["hand"])
         try:
             net = FlowNet(
-                model_config(config, info["grasp_dim"], len(tokenizer.vocab), hand), nnx.Rngs(0)
+                model_config(config, info["grasp_dim"], len(tokenizer.vocab)), nnx.Rngs(0)
             )
         except InstructionError as e:  # its sentence encoder is not installed
             raise TrainingError(str(e)) from None
@@ -145,7 +143,7 @@ class GraspGenerator:
             params,
             Normalizer.from_json(info["normalizer"]),
             tokenizer,
-            hand,
+            load_hand(info["hand"]),
             config,
             int(step),
             tuple(info.get("objects", ())),
@@ -267,11 +265,15 @@ def generate(
         field = cloud_sdf(pts, nrm) if camera is None else view_sdf(pts, nrm, camera)
         # Padded to one shape (the grids cap their node count): one compilation for all.
         grid = jax.tree.map(jnp.asarray, field.bucketed())
-    mean, std = jnp.asarray(model.normalizer.mean), jnp.asarray(model.normalizer.std)
     guide = None
     if grid is not None and guidance > 0:
-        guide = _Guide(model.hand, mean, std, grid, jnp.float32(guidance))
-    reader = HandReader.of(model.hand, mean, std) if model.train_config.hand_features else None
+        guide = _Guide(
+            model.hand,
+            jnp.asarray(model.normalizer.mean),
+            jnp.asarray(model.normalizer.std),
+            grid,
+            jnp.float32(guidance),
+        )
     z, origin = _integrate(
         model.graphdef,
         model.params,
@@ -286,7 +288,6 @@ def generate(
         steps,
         method,
         guide,
-        reader,
     )
     x = model.normalizer.denormalize(np.asarray(z, dtype=np.float64))
     x[:, :3] += np.asarray(origin, dtype=np.float64)  # an anchored model's anchor points
@@ -395,11 +396,9 @@ def _integrate(
     steps,
     method,
     guide,
-    reader,
 ):
     """Normalised grasp vectors (num, d) and the points their translations are relative
-    to (num, 3; zeros for a network that is not anchored). `reader`: the hand, for a
-    network that reads hand features (None otherwise)."""
+    to (num, 3; zeros for a network that is not anchored)."""
     net = nnx.merge(graphdef, params)
     base, per_point = net.features(pts, nrm, tokens, sentence)  # one cloud, one text
     base = jnp.repeat(base, num, axis=0)
@@ -418,20 +417,11 @@ def _integrate(
     dt = 1.0 / steps
     origin = pts[0][anchor] if net.config.anchored else jnp.zeros((num, 3), pts.dtype)
 
-    clouds = jnp.broadcast_to(pts, (num, *pts.shape[1:]))
-    cloud_normals = jnp.broadcast_to(nrm, (num, *nrm.shape[1:]))
-
-    def velocity(x, t):
-        hand = None
-        if reader is not None:
-            hand = batch_hand_features(reader, x, origin, clouds, cloud_normals)
-        return net.velocity(cond, x, t, hand)
-
     def body(i, x):
         t = jnp.full((num,), i * dt)
-        v = velocity(x, t)
+        v = net.velocity(cond, x, t)
         if method == "midpoint":
-            v = velocity(x + 0.5 * dt * v, t + 0.5 * dt)
+            v = net.velocity(cond, x + 0.5 * dt * v, t + 0.5 * dt)
         x_next = x + dt * v
         if guide is None:
             return x_next

@@ -42,7 +42,6 @@ from energies._checks import (
     UNIT_INTERVAL,
     check_fields,
 )
-from jaxgrasp._hand_features import HandReader, batch_hand_features, n_hand_features
 from jaxgrasp._io import write_json_atomic
 from jaxgrasp.dataset import GraspDataset
 from jaxgrasp.flow_model import FlowNet, ModelConfig
@@ -55,7 +54,7 @@ from jaxgrasp.sentence_encoder import (
     sentence_encoder,
     sentence_vectors,
 )
-from kinematics import HandModel, load_hand
+from kinematics import load_hand
 
 RUN_FILE = "run.json"
 CHECKPOINTS = "checkpoints"
@@ -110,10 +109,6 @@ class TrainConfig:
             (`training_times`): 1 uniform; above 1 more of them near t = 1, the data
             end of the flow, where a grasp's last millimetres are set (2 since session
             48: a third of the times above 0.9 instead of a tenth).
-        hand_features: the velocity network also reads where the hand of the noisy
-            grasp x_t lies against the cloud: per hand body, the signed distance of its
-            deepest surface sample to the cloud (`jaxgrasp._hand_features`; forward
-            kinematics of every example at every step).
     """
 
     steps: int = 20000
@@ -148,7 +143,6 @@ class TrainConfig:
     # refined 59.3 -> 59.1 % against uniform times (benchmarks/results/model.json,
     # model_s48_uniform.json).
     t_power: float = 2.0
-    hand_features: bool = False
 
     def __post_init__(self):
         positive_ints = (
@@ -180,7 +174,6 @@ class TrainConfig:
                 "seed": NON_NEGATIVE_INT,
                 "include_invalid": BOOL,
                 "anchored": BOOL,
-                "hand_features": BOOL,
                 "anchor_sigma": POSITIVE,
                 "anchor_weight": NON_NEGATIVE,
                 "t_power": POSITIVE,
@@ -248,9 +241,7 @@ class CloudSampler:
         return np.stack(pts), np.stack(nrm)
 
 
-def model_config(
-    config: TrainConfig, grasp_dim: int, vocab_size: int, hand: HandModel
-) -> ModelConfig:
+def model_config(config: TrainConfig, grasp_dim: int, vocab_size: int) -> ModelConfig:
     encoder = config.sentence_encoder
     return ModelConfig(
         grasp_dim=grasp_dim,
@@ -262,7 +253,6 @@ def model_config(
         token_width=config.token_width,
         sentence_dim=0 if encoder is None else sentence_encoder(encoder).dim,
         anchored=config.anchored,
-        hand_features=n_hand_features(hand) if config.hand_features else 0,
     )
 
 
@@ -288,10 +278,9 @@ def train(
         raise TrainingError(str(e)) from None
     vectors = to_vector(data.root_pos, data.root_quat, data.q_grasp)
     clouds = CloudSampler(data, config.n_views)
-    hand = load_hand(data.hand)
     palms, stats = None, vectors
     if config.anchored:
-        palms = palm_points(hand, data.root_pos, data.root_quat)
+        palms = palm_points(load_hand(data.hand), data.root_pos, data.root_quat)
         # Statistics of the translations relative to the whole cloud's nearest point.
         stats = vectors.copy()
         for o, cloud in enumerate(clouds.points):
@@ -307,11 +296,8 @@ def train(
     tokens = tokenizer.encode(data.captions)
 
     net = FlowNet(
-        model_config(config, vectors.shape[1], len(tokenizer.vocab), hand), nnx.Rngs(config.seed)
+        model_config(config, vectors.shape[1], len(tokenizer.vocab)), nnx.Rngs(config.seed)
     )
-    reader = None
-    if config.hand_features:
-        reader = HandReader.of(hand, normalizer.mean, normalizer.std)
     graphdef, params = nnx.split(net)
     tx = _optimizer(config)
     opt_state = tx.init(params)
@@ -350,7 +336,7 @@ def train(
     start = time.perf_counter()
     first_step = step
     train_step = (
-        _train_step(graphdef, tx, config, reader)
+        _train_step(graphdef, tx, config)
         .lower(params, opt_state, ema, jnp.int32(step), *batch_at(step))
         .compile()
     )
@@ -428,24 +414,29 @@ def schedule_shortfall(
 
 # Settings added since runs were first written, with the value that rebuilds a run that
 # did not record them (the rest take their defaults).
-_UNRECORDED = {"anchored": False, "ema_decay": 0.0, "t_power": 1.0, "hand_features": False}
+_UNRECORDED = {"anchored": False, "ema_decay": 0.0, "t_power": 1.0}
 
 
-# Settings since removed: session 43's penetration term beside the flow loss (commit
-# 3ec2215). A run that had it off (weight 0) is the same as one without it.
-_RETIRED = ("penetration_weight", "penetration_points")
+# Settings since removed: (the value that is the same as not having it, what it was,
+# the commit that last had it). Session 43's penetration term beside the flow loss and
+# session 49's hand features of the velocity network; a run with either on is refused.
+_RETIRED = {
+    "penetration_weight": (0.0, "a training term removed after session 43", "3ec2215"),
+    "penetration_points": (None, "", ""),  # the term's sample count: moot without it
+    "hand_features": (False, "network inputs removed after session 49", "22edefe"),
+}
 
 
 def recorded_settings(info: dict) -> dict:
     """The `TrainConfig` fields of a run.json (`info`), older runs included."""
     config = {k: v for k, v in info["config"].items() if k not in _RETIRED}
-    weight = info["config"].get("penetration_weight", 0.0)
-    if weight != 0.0:
-        raise TrainingError(
-            f"the run was trained with penetration_weight = {weight}, a training term "
-            "removed after session 43 (it did not help); retrain it, or load it with "
-            "jaxgrasp at commit 3ec2215"
-        )
+    for key, (off, what, commit) in _RETIRED.items():
+        value = info["config"].get(key, off)
+        if off is not None and value != off:
+            raise TrainingError(
+                f"the run was trained with {key} = {value}, {what} (it did not help); "
+                f"retrain it, or load it with jaxgrasp at commit {commit}"
+            )
     return {**_UNRECORDED, **config}
 
 
@@ -512,31 +503,20 @@ def flow_loss(
     repeat: int = 1,
     anchor_weight: float = 0.0,
     t_power: float = 1.0,
-    reader: HandReader | None = None,
 ) -> jax.Array:
     """Rectified-flow loss of one batch: mean ||v(X_t, t) - (X_1 - X_0)||^2 per
     dimension (t from `training_times` with `t_power`), plus for an anchored network
     `anchor_weight` times the anchor head's cross-entropy against `anchor_logp`.
     Shapes: pts / nrm (B / repeat, n, 3), tokens (B, l), sentence (B, s), x1 (B, d),
     anchor (B,) (the point each translation is relative to; unused by a network that is
-    not anchored), anchor_logp (B, n). A network with hand features reads them from
-    `reader` (the hand and the normaliser's statistics)."""
+    not anchored), anchor_logp (B, n)."""
     k0, kt = jax.random.split(key)
     x0 = jax.random.normal(k0, x1.shape, x1.dtype)
     t = training_times(kt, x1.shape[0], t_power, x1.dtype)
     xt = (1.0 - t[:, None]) * x0 + t[:, None] * x1
     base, per_point = net.features(pts, nrm, tokens, sentence, repeat)
     cond = net.condition(base, pts, nrm, per_point, anchor, repeat)
-    hand = None
-    if net.config.hand_features:
-        if reader is None:
-            raise ValueError("a network with hand features needs the hand (reader)")
-        clouds, cloud_normals = jnp.repeat(pts, repeat, axis=0), jnp.repeat(nrm, repeat, axis=0)
-        origin = jnp.zeros_like(clouds[:, 0])
-        if net.config.anchored:
-            origin = jnp.take_along_axis(clouds, anchor[:, None, None], axis=1)[:, 0]
-        hand = batch_hand_features(reader, xt, origin, clouds, cloud_normals)
-    v = net.velocity(cond, xt, t, hand)
+    v = net.velocity(cond, xt, t)
     loss = jnp.mean(jnp.sum((v - (x1 - x0)) ** 2, axis=-1)) / x1.shape[-1]
     if net.config.anchored:
         logq = jax.nn.log_softmax(net.anchor_logits(base, per_point, repeat), axis=-1)
@@ -544,7 +524,7 @@ def flow_loss(
     return loss
 
 
-def _train_step(graphdef, tx, config: TrainConfig, reader: HandReader | None = None):
+def _train_step(graphdef, tx, config: TrainConfig):
     def loss_of(params, *batch):
         net = nnx.merge(graphdef, params)
         return flow_loss(
@@ -553,7 +533,6 @@ def _train_step(graphdef, tx, config: TrainConfig, reader: HandReader | None = N
             repeat=config.grasps_per_cloud,
             anchor_weight=config.anchor_weight,
             t_power=config.t_power,
-            reader=reader,
         )
 
     @jax.jit

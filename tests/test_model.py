@@ -19,7 +19,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from flax import nnx
 from scipy.spatial import cKDTree
 
 from jaxgrasp._hand_depth import CLOUD_GRID_PADDING, grasp_surface
@@ -384,12 +383,10 @@ def test_object_frame_model_learns_and_older_runs_load_as_one(object_frame, tmp_
     obj = make_object("bottle", 0)
     # A run written before session 41 records no anchor settings: it is one of these.
     # Nor did it keep a moving average of its weights (session 47): it samples its own;
-    # and it drew its flow times uniformly (t_power 1; 2 since session 48); nor did its
-    # network read hand features (session 49).
+    # and it drew its flow times uniformly (t_power 1; 2 since session 48).
     old = shutil.copytree(result.run, tmp_path / "old_run")
     info = json.loads((old / "run.json").read_text())
-    keys = ("anchored", "anchor_sigma", "anchor_weight", "ema_decay", "t_power", "hand_features")
-    for key in keys:
+    for key in ("anchored", "anchor_sigma", "anchor_weight", "ema_decay", "t_power"):
         del info["config"][key]
     (old / "run.json").write_text(json.dumps(info))
     for average in old.glob("checkpoints/*/ema"):
@@ -416,33 +413,15 @@ def test_object_frame_model_learns_and_older_runs_load_as_one(object_frame, tmp_
     (old / "run.json").write_text(json.dumps(info))
     with pytest.raises(TrainingError, match="penetration_weight = 1.0, a training term removed"):
         GraspGenerator.load(old)
-
-
-def test_model_reading_hand_features_learns_and_reads_them(trained, tmp_path):
-    data = trained[0]
-    config = dataclasses.replace(TINY, hand_features=True)
-    result = train(data, tmp_path / "run", config, progress=False)
-    model = assert_learned(data, result)
-    assert model.train_config.hand_features
-    pts = np.asarray(make_object("bottle", 0).points)
-    a = generate(model, pts, CAPTIONS[0], 8, seed=3, steps=4)
-    b = generate(GraspGenerator.load(result.run), pts, CAPTIONS[0], 8, seed=3, steps=4)
-    np.testing.assert_array_equal(a.q_grasp, b.q_grasp)
-    assert np.all(np.isfinite(a.q_grasp)) and np.all(np.isfinite(a.root_pos))
-    # The trained network reads them: the same x_t and t with the hand elsewhere
-    # against the cloud give another velocity; without them it refuses.
-    net = nnx.merge(model.graphdef, model.params)
-    cond = jnp.zeros((2, net.cond.in_features - net.config.cond_width))
-    x, t = jnp.zeros((2, net.config.grasp_dim)), jnp.full((2,), 0.9)
-    inside = jnp.full((2, net.config.hand_features), -1.0)
-    v_in = net.velocity(cond, x, t, inside)
-    v_out = net.velocity(cond, x, t, -inside)
-    assert float(jnp.abs(v_in - v_out).max()) > 1e-3
-    with pytest.raises(ValueError, match="hand features"):
-        net.velocity(cond, x, t)
-    # Other settings than the run's: no silent resume.
-    with pytest.raises(TrainingError, match="other settings"):
-        train(data, result.run, TINY, progress=False)
+    # Session 49's hand features of the velocity network, likewise (commit 22edefe).
+    info["config"].update(penetration_weight=0.0, hand_features=False)
+    (old / "run.json").write_text(json.dumps(info))
+    d = generate(GraspGenerator.load(old), pts, CAPTIONS[0], 4, seed=1, steps=4)
+    np.testing.assert_array_equal(a.root_pos, d.root_pos)
+    info["config"]["hand_features"] = True
+    (old / "run.json").write_text(json.dumps(info))
+    with pytest.raises(TrainingError, match="hand_features = True, network inputs removed"):
+        GraspGenerator.load(old)
 
 
 def test_sampling_is_deterministic_for_a_seed(trained):
