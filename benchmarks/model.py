@@ -44,6 +44,7 @@ import numpy as np  # noqa: E402
 from benchmarks._common import RESULTS, environment, write_results  # noqa: E402
 from jaxgrasp.dataset import DatasetConfig, GraspDataset, generate_dataset, parse_objects  # noqa: E402
 from jaxgrasp.evaluation import (  # noqa: E402
+    SPLITS,
     VARIANTS,
     EvalConfig,
     category_of,
@@ -254,7 +255,7 @@ def main() -> None:
             t["training_grasps"] = per_part.get((category_of(t["object_ref"]), t["part"]), 0)
 
     def by_training_data(ev: dict) -> list[dict]:
-        seen = [t for t in ev["targets"] if t["split"] == "seen category"]
+        seen = [t for t in ev["targets"] if t["split"] == SPLITS[0]]
         out = []
         for label, group in (
             (f">= {FEW_GRASPS}", [t for t in seen if t["training_grasps"] >= FEW_GRASPS]),
