@@ -6,7 +6,6 @@ Run: python benchmarks/model.py [--train-objects SPEC] [--eval-objects SPEC]
      [--anchor-temperature T] [--guidance G] [--oversample K] [--cloud full|partial]
      [--include-invalid]
      [--sentence-encoder wordllama] [--no-anchored] [--ema-decay D] [--t-power P]
-     [--prediction velocity|grasp]
      [--hidden H] [--blocks B]
      [--seed S] [--no-average] [--work DIR] [--name model] [--note ...] [--evaluate-only]
 Writes benchmarks/results/NAME.json (and the run's loss curve next to it).
@@ -147,12 +146,6 @@ def main() -> None:
         "more near the data end)",
     )
     ap.add_argument(
-        "--prediction",
-        choices=("velocity", "grasp"),
-        default=TrainConfig.prediction,
-        help="TrainConfig.prediction: the network outputs the velocity or the clean grasp",
-    )
-    ap.add_argument(
         "--hidden",
         type=int,
         default=TrainConfig.hidden,
@@ -211,7 +204,6 @@ def main() -> None:
             anchored=args.anchored,
             ema_decay=args.ema_decay,
             t_power=args.t_power,
-            prediction=args.prediction,
             hidden=args.hidden,
             blocks=args.blocks,
             seed=args.seed,

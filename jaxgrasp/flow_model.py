@@ -34,10 +34,7 @@ class ModelConfig:
     MLP width), cond_width (cloud / text / time features), hidden (velocity MLP width),
     blocks (residual blocks), token_width (word embedding size), sentence_dim (size of
     the frozen sentence vectors; 0: none), anchored (the anchor head, with translations
-    relative to the chosen cloud point), anchor_width (its key / query size),
-    prediction ("velocity": the network's output is the velocity; "grasp": it is the
-    clean grasp X_1, and the velocity is (X_1 - x_t) / (1 - t), 1 - t kept above
-    `GRASP_PREDICTION_MIN_GAP`, as in JiT's x-prediction)."""
+    relative to the chosen cloud point), anchor_width (its key / query size)."""
 
     grasp_dim: int
     vocab_size: int
@@ -49,13 +46,6 @@ class ModelConfig:
     sentence_dim: int = 0
     anchored: bool = False
     anchor_width: int = 64
-    prediction: str = "velocity"
-
-
-PREDICTIONS = ("velocity", "grasp")
-# The least 1 - t a grasp prediction is divided by (JiT's clip): the velocity stays
-# bounded at t = 1, where the sampler takes its last step.
-GRASP_PREDICTION_MIN_GAP = 0.05
 
 
 class PointEncoder(nnx.Module):
@@ -184,11 +174,7 @@ class FlowNet(nnx.Module):
         h = self.inp(x_t)
         for block in self.blocks:
             h = block(h, c)
-        out = self.out(jax.nn.gelu(self.out_norm(h)))
-        if self.config.prediction == "grasp":
-            gap = jnp.maximum(1.0 - t, GRASP_PREDICTION_MIN_GAP)[:, None]
-            return (out - x_t) / gap
-        return out
+        return self.out(jax.nn.gelu(self.out_norm(h)))
 
     def __call__(self, points, normals, tokens, sentence, x_t, t, repeat: int = 1, anchor=None):
         """The velocity at x_t, t (`features`, `condition`, `velocity` in one call)."""

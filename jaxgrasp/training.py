@@ -44,7 +44,7 @@ from energies._checks import (
 )
 from jaxgrasp._io import write_json_atomic
 from jaxgrasp.dataset import GraspDataset
-from jaxgrasp.flow_model import PREDICTIONS, FlowNet, ModelConfig
+from jaxgrasp.flow_model import FlowNet, ModelConfig
 from jaxgrasp.grasp_vector import Normalizer, anchored_vectors, palm_points, to_vector
 from jaxgrasp.instruction import InstructionError, Tokenizer
 from jaxgrasp.point_views import partial_views
@@ -109,9 +109,6 @@ class TrainConfig:
             (`training_times`): 1 uniform; above 1 more of them near t = 1, the data
             end of the flow, where a grasp's last millimetres are set (2 since session
             48: a third of the times above 0.9 instead of a tenth).
-        prediction: what the network outputs (`ModelConfig.prediction`): "velocity"
-            (X_1 - X_0), or "grasp" (X_1, turned into the velocity; the loss is the
-            same velocity loss).
     """
 
     steps: int = 20000
@@ -146,7 +143,6 @@ class TrainConfig:
     # refined 59.3 -> 59.1 % against uniform times (benchmarks/results/model.json,
     # model_s48_uniform.json).
     t_power: float = 2.0
-    prediction: str = "velocity"
 
     def __post_init__(self):
         positive_ints = (
@@ -181,7 +177,6 @@ class TrainConfig:
                 "anchor_sigma": POSITIVE,
                 "anchor_weight": NON_NEGATIVE,
                 "t_power": POSITIVE,
-                "prediction": (lambda p: p in PREDICTIONS, f"one of {', '.join(PREDICTIONS)}"),
                 "ema_decay": (lambda d: UNIT_INTERVAL[0](d) and d < 1, "a number in [0, 1)"),
                 "max_minutes": (lambda m: m is None or POSITIVE[0](m), "None or a number > 0"),
                 "sentence_encoder": (
@@ -258,7 +253,6 @@ def model_config(config: TrainConfig, grasp_dim: int, vocab_size: int) -> ModelC
         token_width=config.token_width,
         sentence_dim=0 if encoder is None else sentence_encoder(encoder).dim,
         anchored=config.anchored,
-        prediction=config.prediction,
     )
 
 
@@ -420,16 +414,18 @@ def schedule_shortfall(
 
 # Settings added since runs were first written, with the value that rebuilds a run that
 # did not record them (the rest take their defaults).
-_UNRECORDED = {"anchored": False, "ema_decay": 0.0, "t_power": 1.0, "prediction": "velocity"}
+_UNRECORDED = {"anchored": False, "ema_decay": 0.0, "t_power": 1.0}
 
 
 # Settings since removed: (the value that is the same as not having it, what it was,
-# the commit that last had it). Session 43's penetration term beside the flow loss and
-# session 49's hand features of the velocity network; a run with either on is refused.
+# the commit that last had it). Session 43's penetration term beside the flow loss,
+# session 49's hand features of the velocity network and session 50's prediction of the
+# clean grasp; a run with any of them on is refused.
 _RETIRED = {
     "penetration_weight": (0.0, "a training term removed after session 43", "3ec2215"),
     "penetration_points": (None, "", ""),  # the term's sample count: moot without it
     "hand_features": (False, "network inputs removed after session 49", "22edefe"),
+    "prediction": ("velocity", "a network output removed after session 50", "f0e2c41"),
 }
 
 

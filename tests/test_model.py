@@ -422,6 +422,16 @@ def test_object_frame_model_learns_and_older_runs_load_as_one(object_frame, tmp_
     (old / "run.json").write_text(json.dumps(info))
     with pytest.raises(TrainingError, match="hand_features = True, network inputs removed"):
         GraspGenerator.load(old)
+    # Session 50's prediction of the clean grasp (commit f0e2c41): "velocity" is a run
+    # without it; "grasp" names the commit that had it.
+    info["config"].update(hand_features=False, prediction="velocity")
+    (old / "run.json").write_text(json.dumps(info))
+    e = generate(GraspGenerator.load(old), pts, CAPTIONS[0], 4, seed=1, steps=4)
+    np.testing.assert_array_equal(a.root_pos, e.root_pos)
+    info["config"]["prediction"] = "grasp"
+    (old / "run.json").write_text(json.dumps(info))
+    with pytest.raises(TrainingError, match="prediction = grasp, .*commit f0e2c41"):
+        GraspGenerator.load(old)
 
 
 def test_sampling_is_deterministic_for_a_seed(trained):
