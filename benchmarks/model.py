@@ -2,6 +2,7 @@
 
 Run: python benchmarks/model.py [--train-objects SPEC] [--eval-objects SPEC]
      [--holdout SPEC] [--num 32] [--train-minutes 60] [--steps 20000]
+     [--batch-size 64] [--grasps-per-cloud 4]
      [--eval-num 16] [--refine-steps 200] [--refine-oversample 1] [--temperatures 1,0.5]
      [--anchor-temperature T] [--guidance G] [--oversample K] [--cloud full|partial]
      [--include-invalid]
@@ -75,7 +76,13 @@ def main() -> None:
     ap.add_argument("--num", type=int, default=32, help="grasps optimized per part")
     ap.add_argument("--train-minutes", type=float, default=60.0)
     ap.add_argument("--steps", type=int, default=20000)
-    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    ap.add_argument(
+        "--grasps-per-cloud",
+        type=int,
+        default=TrainConfig.grasps_per_cloud,
+        help="TrainConfig.grasps_per_cloud: grasps of one object sharing a sampled cloud",
+    )
     ap.add_argument("--eval-num", type=int, default=16)
     ap.add_argument("--refine-steps", type=int, default=200)
     ap.add_argument(
@@ -198,6 +205,7 @@ def main() -> None:
         config = TrainConfig(
             steps=args.steps,
             batch_size=args.batch_size,
+            grasps_per_cloud=args.grasps_per_cloud,
             max_minutes=args.train_minutes,
             include_invalid=args.include_invalid,
             sentence_encoder=args.sentence_encoder,
