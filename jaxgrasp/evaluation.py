@@ -44,6 +44,7 @@ from energies._checks import (
     is_number,
 )
 from jaxgrasp.generator import GraspGenerator, generate
+from jaxgrasp.object_model import PROCEDURAL_PREFIX
 from jaxgrasp.synthesis import MODES, resting_height, synthesize
 from sim.validate import TABLE_CRITERION
 
@@ -259,8 +260,9 @@ def evaluate(
 def category_of(ref: str) -> str:
     """The category of a procedural object reference ("procedural:mug:7" -> "mug"); any
     other reference (a mesh path) is its own category."""
-    parts = str(ref).split(":")
-    return parts[1] if parts[0] == "procedural" and len(parts) == 3 else str(ref)
+    ref = str(ref)
+    fields = ref.removeprefix(PROCEDURAL_PREFIX).split(":")
+    return fields[0] if ref.startswith(PROCEDURAL_PREFIX) and len(fields) == 2 else ref
 
 
 def _metrics(hand, report, grasps, mode: str) -> dict:
