@@ -4,6 +4,7 @@ Run: python benchmarks/model.py [--train-objects SPEC] [--eval-objects SPEC]
      [--holdout SPEC] [--num 32] [--train-minutes 60] [--steps 20000]
      [--batch-size 64] [--grasps-per-cloud 4]
      [--eval-num 16] [--refine-steps 200] [--refine-oversample 1] [--temperatures 1,0.5]
+     [--choose-temperature 1,0.7,0.5,0.35] [--choose-objects SPEC]
      [--anchor-temperature T] [--guidance G] [--oversample K] [--cloud full|partial]
      [--include-invalid]
      [--sentence-encoder wordllama] [--no-anchored] [--ema-decay D] [--t-power P]
@@ -17,9 +18,11 @@ Writes benchmarks/results/NAME.json (and the run's loss curve next to it).
    category (--holdout), raw samples, the same drawn with physics guidance (--guidance),
    the best-placed of --oversample times as many of those (the variant "ranked") and the
    raw samples refined by --refine-steps optimizer steps, once per sampling temperature
-   (the scale of the starting noise, see `jaxgrasp.generate`). The JSON carries suc_raw
-   / suc_refined / pga_raw / pga_refined (and _guided / _ranked, and held_*: the
-   disturbance test alone, DexVLG's definition of Suc) over every held-out
+   (the scale of the starting noise, see `jaxgrasp.generate`); with
+   --choose-temperature the temperature chosen on --choose-objects comes first
+   (`temperature_choice` in the JSON holds each candidate's raw figures there). The
+   JSON carries suc_raw / suc_refined / pga_raw / pga_refined (and _guided / _ranked,
+   and held_*: the disturbance test alone, DexVLG's definition of Suc) over every held-out
    target at the first temperature and the same for each in
    `by_temperature`, train_minutes, the per-split table (DexVLG Table 2 layout), the
    seen targets split by how many training grasps their part has (`by_training_data`,
@@ -49,6 +52,7 @@ from jaxgrasp.evaluation import (  # noqa: E402
     VARIANTS,
     EvalConfig,
     category_of,
+    choose_temperature,
     evaluate,
     format_table,
 )
@@ -62,6 +66,7 @@ HOLDOUT = "screwdriver"
 # out, and 6, on which sampling settings were chosen (session 44's gap weight). Eight
 # instances lifted the ranked and refined samples over three (session 45).
 TRAIN_SEEDS = "0-4+7-9"
+CHOICE_SEED = 6
 # Under this many training grasps a target's part counts as one with next to no data
 # (session 49: the benchmark's seen parts have 0-6 or 16 and more).
 FEW_GRASPS = 10
@@ -96,6 +101,19 @@ def main() -> None:
         default="1,0.5",
         help="sampling temperatures to evaluate, comma-separated; the first gives the "
         "top-level figures",
+    )
+    ap.add_argument(
+        "--choose-temperature",
+        default=None,
+        help="candidate sampling temperatures, comma-separated: the one whose raw samples "
+        "pass Suc most often on --choose-objects (jaxgrasp.evaluation.choose_temperature) "
+        "gives the top-level figures, --temperatures follow it",
+    )
+    ap.add_argument(
+        "--choose-objects",
+        default=",".join(f"{c}:{CHOICE_SEED}" for c in categories()),
+        help="the selection split of --choose-temperature (default: instance "
+        f"{CHOICE_SEED} of every category, neither trained on nor evaluated)",
     )
     ap.add_argument(
         "--anchor-temperature",
@@ -181,10 +199,17 @@ def main() -> None:
         help="evaluate the run already in --work (no dataset generation, no training)",
     )
     args = ap.parse_args()
-    try:
-        temperatures = [float(t) for t in args.temperatures.split(",")]
-    except ValueError:
-        ap.error(f"--temperatures takes comma-separated numbers, got '{args.temperatures}'")
+
+    def numbers(flag: str, text: str) -> list[float]:
+        try:
+            return [float(t) for t in text.split(",")]
+        except ValueError:
+            ap.error(f"{flag} takes comma-separated numbers, got '{text}'")
+
+    temperatures = numbers("--temperatures", args.temperatures)
+    candidates = None
+    if args.choose_temperature is not None:
+        candidates = numbers("--choose-temperature", args.choose_temperature)
 
     if args.evaluate_only:
         try:
@@ -225,6 +250,19 @@ def main() -> None:
         model = GraspGenerator.load(args.work / "run", average=args.average)
 
     refs = parse_objects(args.eval_objects) + parse_objects(args.holdout)
+    choice = None
+    if candidates is not None:
+        choice = choose_temperature(
+            model,
+            parse_objects(args.choose_objects),
+            candidates,
+            EvalConfig(num=args.eval_num, anchor_temperature=args.anchor_temperature),
+            train_objects=data.object_refs,
+        )
+        print(f"chose temperature {choice['temperature']:g}", flush=True)
+        temperatures = [choice["temperature"]] + [
+            t for t in temperatures if t != choice["temperature"]
+        ]
     evals = []
     for temperature in temperatures:
         eval_config = EvalConfig(
@@ -287,6 +325,8 @@ def main() -> None:
     record = {
         "temperature": temperatures[0],
         **headline(ev),
+        # With --choose-temperature: the candidates' raw figures on the selection split.
+        "temperature_choice": choice,
         "by_temperature": [
             {
                 "temperature": t,

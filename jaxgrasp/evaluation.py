@@ -25,6 +25,8 @@ Metrics (per grasp, averaged over all grasps of a split):
   over the samples of a target, averaged over joints and targets.
 A target's split is "seen category" when its category is among the training objects'
 and "unseen category" otherwise; objects the model was trained on are flagged.
+`choose_temperature` picks the sampling temperature on objects kept apart for it (a
+selection split) by the raw samples' Suc.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -255,6 +258,55 @@ def evaluate(
         "tabletop": model.tabletop,
         "seconds": time.perf_counter() - start,
     }
+
+
+def choose_temperature(
+    model: GraspGenerator,
+    object_refs: list[str],
+    temperatures: Sequence[float],
+    config: EvalConfig = EvalConfig(),
+    *,
+    train_objects: list[str] | None = None,
+    progress: bool = True,
+) -> dict:
+    """The sampling temperature whose raw samples pass Suc most often on `object_refs`,
+    a selection split kept apart from the objects the model is then judged on (choosing
+    on those would grade the choice by itself). Each candidate is evaluated as `config`
+    says but raw only (no guidance, ranking or refinement); Suc is averaged over the
+    targets, as `evaluate`'s rows are per split. A tie goes to the higher temperature,
+    whose samples spread more. Returns {"temperature": the choice, "candidates": one
+    record per temperature (suc / held / pga / diversity of the raw samples, seconds),
+    "objects": object_refs}."""
+    if not temperatures:
+        raise ValueError("choose_temperature needs at least one candidate temperature")
+    raw_only = dataclasses.replace(
+        config, refine_steps=0, refine_oversample=1.0, guidance=0.0, oversample=1.0
+    )
+    candidates = []
+    for temperature in sorted(set(temperatures), reverse=True):
+        run = evaluate(
+            model,
+            object_refs,
+            dataclasses.replace(raw_only, temperature=temperature),
+            train_objects=train_objects,
+            progress=False,
+        )
+        record = {
+            "temperature": temperature,
+            **{m: float(np.mean([t["raw"][m] for t in run["targets"]])) for m in METRICS},
+            "seconds": run["seconds"],
+        }
+        candidates.append(record)
+        if progress:
+            print(
+                f"  temperature {temperature:g} on {len(run['targets'])} selection targets: "
+                f"raw suc {record['suc']:.3f}, pga {record['pga']:.3f}, "
+                f"diversity {record['diversity']:.2f}",
+                flush=True,
+            )
+    # max keeps the first of equals: the highest temperature (candidates run downwards).
+    best = max(candidates, key=lambda c: c["suc"])
+    return {"temperature": best["temperature"], "candidates": candidates, "objects": object_refs}
 
 
 def category_of(ref: str) -> str:

@@ -148,9 +148,14 @@ class FlowNet(nnx.Module):
     def anchor_logits(self, base, per_point, repeat: int = 1) -> Float[Array, "b n"]:
         """Unnormalised log-probabilities of each cloud point as a grasp's anchor.
         Shapes: base (b, 2c) from `features`, per_point (b / repeat, n, f)."""
-        key = jnp.repeat(self.anchor_key(per_point), repeat, axis=0)
+        key = self.anchor_key(per_point)  # (b / repeat, n, k)
         query = self.anchor_query(base)
-        return jnp.einsum("bnk,bk->bn", key, query) / jnp.sqrt(float(query.shape[-1]))
+        # Each cloud's keys against the queries of its `repeat` grasps, without copying
+        # the keys per grasp (a (b, n, k) array and its gradient cost more than the
+        # product itself).
+        grouped = query.reshape(key.shape[0], repeat, query.shape[-1])
+        logits = jnp.einsum("cnk,crk->crn", key, grouped).reshape(query.shape[0], -1)
+        return logits / jnp.sqrt(float(query.shape[-1]))
 
     def condition(self, base, points, normals, per_point, anchor=None, repeat: int = 1):
         """The velocity network's conditioning: `base` (b, 2c), plus, for an anchored
@@ -160,10 +165,10 @@ class FlowNet(nnx.Module):
             return base
         if anchor is None:
             raise ValueError("an anchored network needs each grasp's anchor point")
-        at = anchor[:, None, None]
+        cloud = jnp.arange(anchor.shape[0]) // repeat  # each grasp's (shared) cloud
 
-        def pick(x):  # each grasp's anchor row of its (shared) cloud
-            return jnp.take_along_axis(jnp.repeat(x, repeat, axis=0), at, axis=1)[:, 0]
+        def pick(x):  # each grasp's anchor row of its cloud, gathered without a copy per grasp
+            return x[cloud, anchor]
 
         h = jnp.concatenate([pick(points) * 10.0, pick(normals), pick(per_point)], axis=-1)
         return jnp.concatenate([base, self.anchor_in(h)], axis=-1)

@@ -73,7 +73,8 @@ class TrainConfig:
         steps: optimizer steps in total (a resumed run stops at the same step).
         batch_size: grasps per step.
         grasps_per_cloud: grasps of the same object sharing one sampled cloud in a batch
-            (the point encoder dominates the step's cost; batch_size must divide by it).
+            (each cloud costs a pass of the point encoder, about a third of the default
+            step for its 16 clouds; batch_size must divide by it).
         n_points: points per input cloud.
         lr: peak AdamW learning rate (linear warm-up, cosine decay to 5 %).
         warmup: warm-up steps.

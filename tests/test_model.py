@@ -23,7 +23,7 @@ from scipy.spatial import cKDTree
 
 from jaxgrasp._hand_depth import CLOUD_GRID_PADDING, grasp_surface
 from jaxgrasp.dataset import DatasetError, GraspDataset
-from jaxgrasp.evaluation import EvalConfig, evaluate, joint_entropy
+from jaxgrasp.evaluation import EvalConfig, choose_temperature, evaluate, joint_entropy
 from jaxgrasp.generator import GenerationError, GraspGenerator, estimate_normals, generate
 from jaxgrasp.grasp_set import GraspSet
 from jaxgrasp.grasp_vector import (
@@ -166,6 +166,57 @@ def test_anchor_targets_stay_finite_and_peak_at_the_nearest_point(shadow):
     np.testing.assert_array_equal(shared, index)
     np.testing.assert_allclose(rel[:, :3], vectors[:, :3] - cloud[0, index], rtol=1e-6)
     np.testing.assert_array_equal(rel[:, 3:], vectors[:, 3:])
+
+
+def test_grasps_sharing_a_cloud_get_what_their_own_copies_would_give():
+    """`repeat` grasps per cloud (training's grasps_per_cloud, sampling's num) read each
+    cloud once; that must equal every grasp holding its own copy of it, values and
+    gradients alike (session 51 dropped the per-grasp copies for speed)."""
+    from flax import nnx
+
+    from jaxgrasp.flow_model import FlowNet, ModelConfig
+
+    config = ModelConfig(grasp_dim=12, vocab_size=9, point_width=16, cond_width=32, hidden=32)
+    net = FlowNet(dataclasses.replace(config, anchored=True), nnx.Rngs(0))
+    rng = np.random.default_rng(0)
+    # The output layer starts at zero (every velocity 0): give it weights to compare.
+    net.out.kernel.value = jnp.asarray(rng.normal(size=(32, 12)), jnp.float32)
+    clouds, repeat, n = 3, 4, 20
+    b = clouds * repeat
+    pts = jnp.asarray(rng.normal(size=(clouds, n, 3)), jnp.float32)
+    nrm = jnp.asarray(rng.normal(size=(clouds, n, 3)), jnp.float32)
+    tokens = jnp.asarray(rng.integers(1, 9, size=(b, 5)))
+    sentence = jnp.zeros((b, 0))
+    x_t = jnp.asarray(rng.normal(size=(b, 12)), jnp.float32)
+    t = jnp.asarray(rng.uniform(size=b), jnp.float32)
+    anchor = jnp.asarray(rng.integers(0, n, size=b))
+
+    def outputs(net, pts, nrm, repeat):
+        base, per_point = net.features(pts, nrm, tokens, sentence, repeat)
+        logits = net.anchor_logits(base, per_point, repeat)
+        return logits, net(pts, nrm, tokens, sentence, x_t, t, repeat, anchor)
+
+    shared = outputs(net, pts, nrm, repeat)
+    own = outputs(net, jnp.repeat(pts, repeat, 0), jnp.repeat(nrm, repeat, 0), 1)
+    for a, b_ in zip(shared, own, strict=True):
+        assert a.shape == b_.shape
+        np.testing.assert_allclose(a, b_, rtol=1e-5, atol=1e-5)
+    # A grasp's anchor row comes from its own cloud: moving another cloud changes nothing.
+    moved = outputs(net, pts.at[1].add(1.0), nrm, repeat)[1]
+    np.testing.assert_array_equal(moved[:repeat], shared[1][:repeat])
+    assert not np.allclose(moved[repeat : 2 * repeat], shared[1][repeat : 2 * repeat])
+
+    def loss(net, pts, nrm, repeat):
+        logits, v = outputs(net, pts, nrm, repeat)
+        return jnp.sum(jax.nn.log_softmax(logits) ** 2) + jnp.sum(v**2)
+
+    g_shared = nnx.grad(loss)(net, pts, nrm, repeat)
+    g_own = nnx.grad(loss)(net, jnp.repeat(pts, repeat, 0), jnp.repeat(nrm, repeat, 0), 1)
+    for a, b_ in zip(jax.tree.leaves(g_shared), jax.tree.leaves(g_own), strict=True):
+        # The floor is for the anchor key's bias, whose gradient is 0 (a softmax ignores
+        # a shift of all its logits) up to rounding; other leaves reach 30 and more.
+        atol = max(1e-5 * float(np.abs(b_).max()), 1e-2)
+        np.testing.assert_allclose(a, b_, rtol=1e-4, atol=atol)
 
 
 def test_training_times_lean_towards_the_data_end_with_their_power():
@@ -881,3 +932,30 @@ def test_evaluate_reports_metrics_in_range(trained, shadow):
         EvalConfig(temperature=-1.0, anchor_temperature=float("nan"))
     same = np.zeros((10, shadow.n_q))
     assert joint_entropy(shadow, same) == 0.0
+
+
+def test_temperature_is_chosen_on_the_selection_split_by_raw_suc(trained):
+    model = GraspGenerator.load(trained[1].run)
+    config = EvalConfig(num=2, sample_steps=2, refine_steps=3, guidance=1.0, oversample=2)
+    choice = choose_temperature(
+        model, ["procedural:bottle:1"], [0.5, 1.0, 0.5], config, progress=False
+    )
+    # Each candidate once, highest first; raw samples only, whatever config asked for.
+    assert [c["temperature"] for c in choice["candidates"]] == [1.0, 0.5]
+    best = max(c["suc"] for c in choice["candidates"])
+    assert choice["temperature"] == next(
+        c["temperature"] for c in choice["candidates"] if c["suc"] == best
+    )
+    low = evaluate(
+        model,
+        ["procedural:bottle:1"],
+        EvalConfig(num=2, sample_steps=2, refine_steps=0, temperature=0.5),
+        progress=False,
+    )
+    assert [r["variant"] for r in low["rows"]] == ["raw"]
+    assert choice["candidates"][1]["suc"] == low["rows"][0]["suc"]
+    assert choice["candidates"][1]["diversity"] == low["rows"][0]["diversity"]
+    with pytest.raises(ValueError, match="at least one candidate"):
+        choose_temperature(model, ["procedural:bottle:1"], [], progress=False)
+    with pytest.raises(ValueError, match=r"temperature = -0.5 \(must be"):
+        choose_temperature(model, ["procedural:bottle:1"], [-0.5], progress=False)
