@@ -256,7 +256,9 @@ def main() -> None:
             model,
             parse_objects(args.choose_objects),
             candidates,
-            EvalConfig(num=args.eval_num, anchor_temperature=args.anchor_temperature),
+            EvalConfig(
+                num=args.eval_num, anchor_temperature=args.anchor_temperature, cloud=args.cloud
+            ),
             train_objects=data.object_refs,
         )
         print(f"chose temperature {choice['temperature']:g}", flush=True)

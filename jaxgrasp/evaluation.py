@@ -275,8 +275,8 @@ def choose_temperature(
     says but raw only (no guidance, ranking or refinement); Suc is averaged over the
     targets, as `evaluate`'s rows are per split. A tie goes to the higher temperature,
     whose samples spread more. Returns {"temperature": the choice, "candidates": one
-    record per temperature (suc / held / pga / diversity of the raw samples, seconds),
-    "objects": object_refs}."""
+    record per temperature (the raw samples' `METRICS`, averaged over the targets, and
+    seconds), "objects": object_refs}."""
     if not temperatures:
         raise ValueError("choose_temperature needs at least one candidate temperature")
     raw_only = dataclasses.replace(
