@@ -8,6 +8,7 @@ Run: python benchmarks/model.py [--train-objects SPEC] [--eval-objects SPEC]
      [--anchor-temperature T] [--guidance G] [--oversample K] [--cloud full|partial]
      [--include-invalid]
      [--sentence-encoder wordllama] [--no-anchored] [--ema-decay D] [--t-power P]
+     [--yaw-augment DEG]
      [--hidden H] [--blocks B]
      [--seed S] [--no-average] [--work DIR] [--name model] [--note ...] [--evaluate-only]
 Writes benchmarks/results/NAME.json (and the run's loss curve next to it).
@@ -43,8 +44,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-
 from benchmarks._common import RESULTS, environment, write_results  # noqa: E402
 from jaxgrasp.dataset import DatasetConfig, GraspDataset, generate_dataset, parse_objects  # noqa: E402
 from jaxgrasp.evaluation import (  # noqa: E402
@@ -55,6 +54,7 @@ from jaxgrasp.evaluation import (  # noqa: E402
     choose_temperature,
     evaluate,
     format_table,
+    mean_over_targets,
 )
 from jaxgrasp.generator import GraspGenerator  # noqa: E402
 from jaxgrasp.objects import categories  # noqa: E402
@@ -171,6 +171,13 @@ def main() -> None:
         "more near the data end)",
     )
     ap.add_argument(
+        "--yaw-augment",
+        type=float,
+        default=TrainConfig.yaw_augment,
+        help="TrainConfig.yaw_augment: largest random turn (degrees) of each training cloud "
+        "and its grasps about the up axis (0: none)",
+    )
+    ap.add_argument(
         "--hidden",
         type=int,
         default=TrainConfig.hidden,
@@ -237,6 +244,7 @@ def main() -> None:
             anchored=args.anchored,
             ema_decay=args.ema_decay,
             t_power=args.t_power,
+            yaw_augment=args.yaw_augment,
             hidden=args.hidden,
             blocks=args.blocks,
             seed=args.seed,
@@ -282,13 +290,9 @@ def main() -> None:
         print(f"temperature {temperature}:\n{ev['table']}", flush=True)
         evals.append(ev)
 
-    def overall(ev: dict, variant: str, metric: str) -> float | None:
-        vals = [t[variant][metric] for t in ev["targets"] if variant in t]
-        return float(np.mean(vals)) if vals else None
-
     def headline(ev: dict) -> dict:
         return {
-            f"{metric}_{variant}": overall(ev, variant, metric)
+            f"{metric}_{variant}": mean_over_targets(ev["targets"], variant, metric)
             for metric in ("suc", "held", "pga", "pta", "diversity")
             for variant in VARIANTS
         }
@@ -315,7 +319,7 @@ def main() -> None:
                         "training_grasps_of_the_part": label,
                         "targets": len(group),
                         **{
-                            f"{m}_{v}": float(np.mean([t[v][m] for t in group]))
+                            f"{m}_{v}": mean_over_targets(group, v, m)
                             for m in ("suc", "held")
                             for v in VARIANTS
                             if v in group[0]

@@ -410,6 +410,8 @@ def evaluate(
     seed: int = 0,
     temperature: float = 1.0,
     anchor_temperature: float | None = None,
+    choose_temperature: tuple[float, ...] = (),
+    choose_objects: str | None = None,
     guidance: float = 0.0,
     oversample: float = 1.0,
     json: Path | None = None,
@@ -436,6 +438,11 @@ def evaluate(
             modes, less diverse).
         anchor_temperature: an anchored model's temperature for drawing the cloud
             point each palm goes against (default: --temperature).
+        choose_temperature: candidate temperatures; the one whose raw samples pass Suc
+            most often on --choose-objects is used instead of --temperature
+            (`jaxgrasp.choose_temperature`; the candidates' figures go in --json).
+        choose_objects: the selection split for --choose-temperature (object spec; keep
+            it apart from --objects, or the choice grades itself).
         guidance: > 0: also validate the same samples drawn with physics guidance of
             this step size (`generate`'s; reported as "guided"); 0: not.
         oversample: > 1: also validate the num of k x num samples (drawn with
@@ -448,12 +455,22 @@ def evaluate(
             (`TrainConfig.ema_decay`); --no-average: the checkpoint step's own weights.
     """
 
+    import dataclasses
+
     from jaxgrasp._io import write_json_atomic
     from jaxgrasp.dataset import parse_objects
     from jaxgrasp.evaluation import EvalConfig, format_table
+    from jaxgrasp.evaluation import choose_temperature as choose
     from jaxgrasp.evaluation import evaluate as evaluate_model
     from jaxgrasp.generator import GraspGenerator
 
+    if bool(choose_temperature) != (choose_objects is not None):
+        raise ValueError(
+            "--choose-temperature and --choose-objects go together: candidate temperatures "
+            "and the objects to choose on (not the --objects the model is judged on)"
+        )
+    targets = parse_objects(objects)
+    selection = parse_objects(choose_objects) if choose_objects is not None else []
     model = GraspGenerator.load(run, average=average)
     config = EvalConfig(
         num=num,
@@ -467,7 +484,14 @@ def evaluate(
         guidance=guidance,
         oversample=oversample,
     )
-    result = evaluate_model(model, parse_objects(objects), config, overlap=overlap)
+    choice = None
+    if choose_temperature:
+        choice = choose(model, selection, choose_temperature, config)
+        print(f"chose temperature {choice['temperature']:g} on {choose_objects}")
+        config = dataclasses.replace(config, temperature=choice["temperature"])
+    result = evaluate_model(model, targets, config, overlap=overlap)
+    if choice is not None:
+        result["temperature_choice"] = choice
     print(format_table(result["rows"]))
     if result["tabletop"]:
         print("objects rested on a table, as in the training dataset (Suc counts table hits)")

@@ -248,7 +248,7 @@ def evaluate(
                     "variant": variant,
                     "targets": len(group),
                     "grasps": int(sum(t[variant]["n"] for t in group)),
-                    **{m: float(np.mean([t[variant][m] for t in group])) for m in METRICS},
+                    **{m: mean_over_targets(group, variant, m) for m in METRICS},
                 }
             )
     return {
@@ -293,7 +293,7 @@ def choose_temperature(
         )
         record = {
             "temperature": temperature,
-            **{m: float(np.mean([t["raw"][m] for t in run["targets"]])) for m in METRICS},
+            **{m: mean_over_targets(run["targets"], "raw", m) for m in METRICS},
             "seconds": run["seconds"],
         }
         candidates.append(record)
@@ -307,6 +307,13 @@ def choose_temperature(
     # max keeps the first of equals: the highest temperature (candidates run downwards).
     best = max(candidates, key=lambda c: c["suc"])
     return {"temperature": best["temperature"], "candidates": candidates, "objects": object_refs}
+
+
+def mean_over_targets(targets: list[dict], variant: str, metric: str) -> float | None:
+    """`metric` of `variant` averaged over the `evaluate` targets that have the variant,
+    each target weighing the same (as in `evaluate`'s rows); None when none has it."""
+    values = [t[variant][metric] for t in targets if variant in t]
+    return float(np.mean(values)) if values else None
 
 
 def category_of(ref: str) -> str:

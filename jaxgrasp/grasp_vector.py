@@ -94,6 +94,32 @@ def anchored_vectors(
     return rel, index, logp
 
 
+def yaw_rotations(yaw: Float[np.ndarray, " n"]) -> Float[np.ndarray, "n 3 3"]:
+    """Rotations by `yaw` (radians) about the object frame's z axis, its up axis.
+    Shape: (n, 3, 3)."""
+    c, s = np.cos(yaw), np.sin(yaw)
+    zero, one = np.zeros_like(c), np.ones_like(c)
+    return np.stack(
+        [np.stack([c, -s, zero], -1), np.stack([s, c, zero], -1), np.stack([zero, zero, one], -1)],
+        axis=-2,
+    )
+
+
+def rotated_vectors(
+    vectors: Float[np.ndarray, "n d"], rotations: Float[np.ndarray, "n 3 3"]
+) -> Float[np.ndarray, "n d"]:
+    """The grasp vectors of hands turned with their object by `rotations` about the
+    object frame's origin: T and both columns of the 6D rotation turn, the joints stay
+    (T relative to an anchor turns the same way, the anchor turning with the cloud).
+    Shape: (n, d)."""
+    out = np.array(vectors, dtype=np.float32)
+    for start in (0, 3, 6):  # T, then the rotation's first and second columns
+        out[:, start : start + 3] = np.einsum(
+            "nij,nj->ni", rotations, np.asarray(vectors)[:, start : start + 3]
+        )
+    return out
+
+
 def _unit(v: np.ndarray, default: np.ndarray | None) -> np.ndarray:
     n = np.linalg.norm(v, axis=1, keepdims=True)
     if default is not None:

@@ -45,7 +45,14 @@ from energies._checks import (
 from jaxgrasp._io import write_json_atomic
 from jaxgrasp.dataset import GraspDataset
 from jaxgrasp.flow_model import FlowNet, ModelConfig
-from jaxgrasp.grasp_vector import Normalizer, anchored_vectors, palm_points, to_vector
+from jaxgrasp.grasp_vector import (
+    Normalizer,
+    anchored_vectors,
+    palm_points,
+    rotated_vectors,
+    to_vector,
+    yaw_rotations,
+)
 from jaxgrasp.instruction import InstructionError, Tokenizer
 from jaxgrasp.point_views import partial_views
 from jaxgrasp.sentence_encoder import (
@@ -110,6 +117,12 @@ class TrainConfig:
             (`training_times`): 1 uniform; above 1 more of them near t = 1, the data
             end of the flow, where a grasp's last millimetres are set (2 since session
             48: a third of the times above 0.9 instead of a tenth).
+        yaw_augment: the largest angle (degrees) of a random turn about the object's up
+            axis (z) given to each training cloud and its grasps, drawn uniformly in
+            [-yaw_augment, yaw_augment] per cloud: the same grasp on an object standing
+            another way round, so the network has to find the part in the cloud rather
+            than remember where it lies (180: any heading; 0: none). Grasp statistics are
+            taken over the turned grasps.
     """
 
     steps: int = 20000
@@ -144,6 +157,7 @@ class TrainConfig:
     # refined 59.3 -> 59.1 % against uniform times (benchmarks/results/model.json,
     # model_s48_uniform.json).
     t_power: float = 2.0
+    yaw_augment: float = 0.0
 
     def __post_init__(self):
         positive_ints = (
@@ -178,6 +192,10 @@ class TrainConfig:
                 "anchor_sigma": POSITIVE,
                 "anchor_weight": NON_NEGATIVE,
                 "t_power": POSITIVE,
+                "yaw_augment": (
+                    lambda a: NON_NEGATIVE[0](a) and a <= 180,
+                    "a number of degrees in [0, 180]",
+                ),
                 "ema_decay": (lambda d: UNIT_INTERVAL[0](d) and d < 1, "a number in [0, 1)"),
                 "max_minutes": (lambda m: m is None or POSITIVE[0](m), "None or a number > 0"),
                 "sentence_encoder": (
@@ -289,11 +307,20 @@ def train(
             stats[mine] = anchored_vectors(
                 vectors[mine], cloud[None], palms[mine], config.anchor_sigma
             )[0]
+    if config.yaw_augment > 0:
+        # The statistics of grasps turned as training turns them: the midpoints of
+        # _STATS_TURNS equal slices of the range (at 180, evenly round the circle).
+        slices = (np.arange(_STATS_TURNS) + 0.5) / _STATS_TURNS
+        turns = np.radians(config.yaw_augment) * (2.0 * slices - 1.0)
+        stats = np.concatenate(
+            [rotated_vectors(stats, yaw_rotations(np.full(len(stats), a))) for a in turns]
+        )
     run_info = _run_info(out, data, config, stats)
     normalizer = Normalizer.from_json(run_info["normalizer"])
     tokenizer = Tokenizer.from_json(run_info["tokenizer"])
-    # Anchored targets depend on each batch's sampled cloud (batch_at).
-    targets = None if palms is not None else normalizer.normalize(vectors).astype(np.float32)
+    # Anchored and turned targets depend on each batch's draws (batch_at).
+    fixed = palms is None and config.yaw_augment == 0
+    targets = normalizer.normalize(vectors).astype(np.float32) if fixed else None
     tokens = tokenizer.encode(data.captions)
 
     net = FlowNet(
@@ -322,14 +349,20 @@ def train(
             [[g, *rng.choice(by_object[o], group - 1)] for g, o in zip(leads, objects, strict=True)]
         ).astype(np.int64)
         pts, nrm = clouds.sample(rng, objects, config.n_points, config.partial_fraction)
-        if palms is None:
-            assert targets is not None
-            x1, anchor, logp = targets[idx], np.zeros(len(idx)), np.zeros((len(idx), 1))
+        grasps, palm = vectors[idx], None if palms is None else palms[idx]
+        if config.yaw_augment > 0:  # drawn last: the batches without it stay as they were
+            turn = yaw_rotations(np.radians(config.yaw_augment) * rng.uniform(-1, 1, len(leads)))
+            pts, nrm = (np.einsum("bij,bnj->bni", turn, a).astype(np.float32) for a in (pts, nrm))
+            turn = np.repeat(turn, group, axis=0)
+            grasps = rotated_vectors(grasps, turn)
+            palm = None if palm is None else np.einsum("bij,bj->bi", turn, palm)
+        if palm is None:
+            x1 = normalizer.normalize(grasps) if targets is None else targets[idx]
+            x1 = x1.astype(np.float32)
+            anchor, logp = np.zeros(len(idx)), np.zeros((len(idx), 1))
         else:
             cloud = np.repeat(pts, group, axis=0)
-            rel, anchor, logp = anchored_vectors(
-                vectors[idx], cloud, palms[idx], config.anchor_sigma
-            )
+            rel, anchor, logp = anchored_vectors(grasps, cloud, palm, config.anchor_sigma)
             x1 = normalizer.normalize(rel).astype(np.float32)
         batch = (pts, nrm, tokens[idx], sentences[idx], x1, anchor.astype(np.int32))
         return (*batch, logp.astype(np.float32), jax.random.fold_in(key, step))
@@ -388,6 +421,9 @@ def train(
     )
 
 
+# Evenly spread turns over which a yaw-augmented run's grasp statistics are taken.
+_STATS_TURNS = 8
+
 # Steps timed before judging whether `max_minutes` lets the schedule end.
 _PACE_STEPS = 200
 
@@ -415,7 +451,7 @@ def schedule_shortfall(
 
 # Settings added since runs were first written, with the value that rebuilds a run that
 # did not record them (the rest take their defaults).
-_UNRECORDED = {"anchored": False, "ema_decay": 0.0, "t_power": 1.0}
+_UNRECORDED = {"anchored": False, "ema_decay": 0.0, "t_power": 1.0, "yaw_augment": 0.0}
 
 
 # Settings since removed: (the value that is the same as not having it, what it was,

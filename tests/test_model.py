@@ -32,7 +32,9 @@ from jaxgrasp.grasp_vector import (
     from_vector,
     nearest_anchors,
     palm_points,
+    rotated_vectors,
     to_vector,
+    yaw_rotations,
 )
 from jaxgrasp.initialization import initial_poses
 from jaxgrasp.instruction import InstructionError, Tokenizer, parse_instruction
@@ -343,6 +345,56 @@ def test_missing_sentence_encoder_package_is_a_clear_error(trained, tmp_path, mo
         assert not (tmp_path / "run").exists()
     finally:
         sentence_encoder.cache_clear()
+
+
+def test_turned_grasps_keep_their_place_on_the_turned_cloud(shadow):
+    # TrainConfig.yaw_augment turns a training cloud and its grasps together: the hand
+    # must land where the turn takes it, and its anchor must stay the same cloud point.
+    rng = np.random.default_rng(3)
+    quat = rng.normal(size=(5, 4))
+    quat /= np.linalg.norm(quat, axis=1, keepdims=True)
+    pos = rng.uniform(-0.1, 0.1, size=(5, 3))
+    q = rng.uniform(*np.asarray(shadow.q_range).T, size=(5, shadow.n_q))
+    vectors = to_vector(pos, quat, q)
+    yaw = np.array([0.0, 0.5, -2.0, np.pi, 3.0])
+    turn = yaw_rotations(yaw)
+    np.testing.assert_allclose(turn[1] @ [1.0, 0.0, 0.0], [np.cos(0.5), np.sin(0.5), 0.0])
+    np.testing.assert_allclose(
+        turn @ turn.transpose(0, 2, 1), np.broadcast_to(np.eye(3), turn.shape), atol=1e-12
+    )
+    turned = rotated_vectors(vectors, turn)
+    np.testing.assert_allclose(turned[0], vectors[0], atol=1e-7)
+    np.testing.assert_array_equal(turned[:, 9:], vectors[:, 9:])  # joints stay
+    pos2, quat2, _ = from_vector(turned)
+    palms = palm_points(shadow, pos, quat)
+    np.testing.assert_allclose(
+        palm_points(shadow, pos2, quat2), np.einsum("nij,nj->ni", turn, palms), atol=1e-5
+    )
+    cloud = rng.uniform(-0.05, 0.05, size=(5, 64, 3))
+    turned_cloud = np.einsum("nij,npj->npi", turn, cloud)
+    rel, index, logp = anchored_vectors(vectors, cloud, palms, sigma=0.01)
+    rel2, index2, logp2 = anchored_vectors(
+        turned, turned_cloud, np.einsum("nij,nj->ni", turn, palms), sigma=0.01
+    )
+    np.testing.assert_array_equal(index2, index)
+    np.testing.assert_allclose(logp2, logp, atol=1e-4)
+    np.testing.assert_allclose(rel2, rotated_vectors(rel, turn), atol=1e-6)
+
+
+def test_yaw_augmented_run_takes_its_statistics_over_turned_grasps(trained, tmp_path):
+    data = trained[0]
+    config = dataclasses.replace(TINY, steps=20, checkpoint_every=20, yaw_augment=180.0)
+    result = train(data, tmp_path / "run", config, progress=False)
+    assert np.isfinite(result.losses[-1][1])
+    mean = GraspGenerator.load(result.run).normalizer.mean
+    own = GraspGenerator.load(trained[1].run).normalizer.mean
+    # Turned evenly round the circle, the horizontal parts of T and of both rotation
+    # columns average out; the vertical parts and the joints keep their statistics.
+    horizontal = [0, 1, 3, 4, 6, 7]
+    assert np.abs(own[horizontal]).max() > 0.05
+    np.testing.assert_allclose(mean[horizontal], 0.0, atol=1e-5)
+    np.testing.assert_allclose(mean[[2, 5, 8]], own[[2, 5, 8]], atol=1e-5)
+    np.testing.assert_allclose(mean[9:], own[9:], atol=1e-5)
 
 
 def assert_learned(data: Path, result) -> GraspGenerator:
@@ -819,6 +871,7 @@ def test_training_settings_mismatch_and_bad_config(trained):
         "max_minutes = -1 (must be None or a number > 0)": dict(max_minutes=-1),
         "ema_decay = 1.0 (must be a number in [0, 1))": dict(ema_decay=1.0),
         "t_power = 0 (must be a finite number > 0)": dict(t_power=0),
+        "yaw_augment = 200 (must be a number of degrees in [0, 180])": dict(yaw_augment=200),
     }
     for message, kwargs in cases.items():
         with pytest.raises(TrainingError) as err:
@@ -959,3 +1012,22 @@ def test_temperature_is_chosen_on_the_selection_split_by_raw_suc(trained):
         choose_temperature(model, ["procedural:bottle:1"], [], progress=False)
     with pytest.raises(ValueError, match=r"temperature = -0.5 \(must be"):
         choose_temperature(model, ["procedural:bottle:1"], [-0.5], progress=False)
+
+
+def test_evaluate_command_chooses_the_temperature_on_its_selection_split(trained, tmp_path):
+    from jaxgrasp.cli import main as cli_main
+
+    run = str(trained[1].run)
+    out = tmp_path / "eval.json"
+    bottle = ["--objects", "procedural:bottle:1", "--num", "2", "--refine-steps", "0"]
+    with pytest.raises(SystemExit):  # candidates without a selection split
+        cli_main(["evaluate", run, *bottle, "--choose-temperature", "1", "0.5"])
+    cli_main(
+        ["evaluate", run, *bottle, "--json", str(out), "--choose-temperature", "1", "0.5"]
+        + ["--choose-objects", "procedural:bottle:2"]
+    )
+    result = json.loads(out.read_text())
+    choice = result["temperature_choice"]
+    assert choice["objects"] == ["procedural:bottle:2"]
+    assert [c["temperature"] for c in choice["candidates"]] == [1.0, 0.5]
+    assert result["config"]["temperature"] == choice["temperature"]
