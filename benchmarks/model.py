@@ -4,7 +4,8 @@ Run: python benchmarks/model.py [--train-objects SPEC] [--eval-objects SPEC]
      [--holdout SPEC] [--num 32] [--train-minutes 60] [--steps 20000]
      [--batch-size 64] [--grasps-per-cloud 4]
      [--eval-num 16] [--refine-steps 200] [--refine-oversample 1] [--temperatures 1,0.5]
-     [--choose-temperature 1,0.7,0.5,0.35] [--choose-objects SPEC]
+     [--choose-temperature 1,0.7,0.5,0.35] [--open-by RAD] [--choose-open-by 0,0.02,...]
+     [--choose-objects SPEC]
      [--anchor-temperature T] [--guidance G] [--oversample K] [--cloud full|partial]
      [--include-invalid]
      [--sentence-encoder wordllama] [--no-anchored] [--ema-decay D] [--t-power P]
@@ -21,7 +22,9 @@ Writes benchmarks/results/NAME.json (and the run's loss curve next to it).
    raw samples refined by --refine-steps optimizer steps, once per sampling temperature
    (the scale of the starting noise, see `jaxgrasp.generate`); with
    --choose-temperature the temperature chosen on --choose-objects comes first
-   (`temperature_choice` in the JSON holds each candidate's raw figures there). The
+   (`temperature_choice` in the JSON holds each candidate's raw figures there); the
+   sampled fingers are opened by --open-by rad, or with --choose-open-by by the opening
+   chosen there at the first temperature (`open_by_choice`). The
    JSON carries suc_raw / suc_refined / pga_raw / pga_refined (and _guided / _ranked,
    and held_*: the disturbance test alone, DexVLG's definition of Suc) over every held-out
    target at the first temperature and the same for each in
@@ -37,6 +40,7 @@ Writes benchmarks/results/NAME.json (and the run's loss curve next to it).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from collections import Counter
@@ -51,6 +55,7 @@ from jaxgrasp.evaluation import (  # noqa: E402
     VARIANTS,
     EvalConfig,
     category_of,
+    choose_open_by,
     choose_temperature,
     evaluate,
     format_table,
@@ -110,9 +115,24 @@ def main() -> None:
         "gives the top-level figures, --temperatures follow it",
     )
     ap.add_argument(
+        "--open-by",
+        type=float,
+        default=0.0,
+        help="EvalConfig.open_by: open the sampled fingers by this much (rad) before "
+        "validation, so that the squeeze closes their last millimetres (0: none)",
+    )
+    ap.add_argument(
+        "--choose-open-by",
+        default=None,
+        help="candidate openings (rad), comma-separated: the one whose raw samples pass Suc "
+        "most often on --choose-objects at the first temperature "
+        "(jaxgrasp.evaluation.choose_open_by) replaces --open-by",
+    )
+    ap.add_argument(
         "--choose-objects",
         default=",".join(f"{c}:{CHOICE_SEED}" for c in categories()),
-        help="the selection split of --choose-temperature (default: instance "
+        help="the selection split of --choose-temperature and --choose-open-by (default: "
+        "instance "
         f"{CHOICE_SEED} of every category, neither trained on nor evaluated)",
     )
     ap.add_argument(
@@ -217,6 +237,9 @@ def main() -> None:
     candidates = None
     if args.choose_temperature is not None:
         candidates = numbers("--choose-temperature", args.choose_temperature)
+    openings = None
+    if args.choose_open_by is not None:
+        openings = numbers("--choose-open-by", args.choose_open_by)
 
     if args.evaluate_only:
         try:
@@ -258,21 +281,34 @@ def main() -> None:
         model = GraspGenerator.load(args.work / "run", average=args.average)
 
     refs = parse_objects(args.eval_objects) + parse_objects(args.holdout)
-    choice = None
+    choice = opening = None
+    selection = parse_objects(args.choose_objects)
+    choose_config = EvalConfig(
+        num=args.eval_num,
+        temperature=temperatures[0],
+        anchor_temperature=args.anchor_temperature,
+        cloud=args.cloud,
+        open_by=args.open_by,
+    )
     if candidates is not None:
         choice = choose_temperature(
-            model,
-            parse_objects(args.choose_objects),
-            candidates,
-            EvalConfig(
-                num=args.eval_num, anchor_temperature=args.anchor_temperature, cloud=args.cloud
-            ),
-            train_objects=data.object_refs,
+            model, selection, candidates, choose_config, train_objects=data.object_refs
         )
         print(f"chose temperature {choice['temperature']:g}", flush=True)
         temperatures = [choice["temperature"]] + [
             t for t in temperatures if t != choice["temperature"]
         ]
+    open_by = args.open_by
+    if openings is not None:
+        opening = choose_open_by(
+            model,
+            selection,
+            openings,
+            dataclasses.replace(choose_config, temperature=temperatures[0]),
+            train_objects=data.object_refs,
+        )
+        open_by = opening["open_by"]
+        print(f"chose open_by {open_by:g}", flush=True)
     evals = []
     for temperature in temperatures:
         eval_config = EvalConfig(
@@ -284,6 +320,7 @@ def main() -> None:
             guidance=args.guidance,
             oversample=args.oversample,
             cloud=args.cloud,
+            open_by=open_by,
         )
         ev = evaluate(model, refs, eval_config, train_objects=data.object_refs)
         ev["table"] = format_table(ev["rows"])
@@ -333,6 +370,9 @@ def main() -> None:
         **headline(ev),
         # With --choose-temperature: the candidates' raw figures on the selection split.
         "temperature_choice": choice,
+        # The opening of the sampled fingers (rad) and, with --choose-open-by, its choice.
+        "open_by": open_by,
+        "open_by_choice": opening,
         "by_temperature": [
             {
                 "temperature": t,

@@ -5,7 +5,7 @@ The public API re-exported here; hands and kinematics live in the `kinematics` p
 
 from jaxgrasp import objects
 from jaxgrasp.cache import enable_compilation_cache
-from jaxgrasp.evaluation import EvalConfig, choose_temperature, evaluate
+from jaxgrasp.evaluation import EvalConfig, choose_open_by, choose_temperature, evaluate
 from jaxgrasp.generator import GenerationError, GraspGenerator, generate
 from jaxgrasp.grasp_set import GraspSet
 from jaxgrasp.hand_report import write_hand_report
@@ -36,6 +36,7 @@ __all__ = [
     "SynthesisConfig",
     "TrainConfig",
     "TrainingError",
+    "choose_open_by",
     "choose_temperature",
     "enable_compilation_cache",
     "evaluate",

@@ -411,6 +411,8 @@ def evaluate(
     temperature: float = 1.0,
     anchor_temperature: float | None = None,
     choose_temperature: tuple[float, ...] = (),
+    open_by: float = 0.0,
+    choose_open_by: tuple[float, ...] = (),
     choose_objects: str | None = None,
     guidance: float = 0.0,
     oversample: float = 1.0,
@@ -441,8 +443,16 @@ def evaluate(
         choose_temperature: candidate temperatures; the one whose raw samples pass Suc
             most often on --choose-objects is used instead of --temperature
             (`jaxgrasp.choose_temperature`; the candidates' figures go in --json).
-        choose_objects: the selection split for --choose-temperature (object spec; keep
-            it apart from --objects, or the choice grades itself).
+        open_by: open the sampled fingers by this much (rad; each closing joint backed
+            off towards the open pose) so that the squeeze closes their last
+            millimetres (`generate`'s; 0: the model's joints).
+        choose_open_by: candidate openings; the one whose raw samples pass Suc most
+            often on --choose-objects (at the chosen temperature, with
+            --choose-temperature) is used instead of --open-by
+            (`jaxgrasp.choose_open_by`; the figures go in --json).
+        choose_objects: the selection split for --choose-temperature and
+            --choose-open-by (object spec; keep it apart from --objects, or the choice
+            grades itself).
         guidance: > 0: also validate the same samples drawn with physics guidance of
             this step size (`generate`'s; reported as "guided"); 0: not.
         oversample: > 1: also validate the num of k x num samples (drawn with
@@ -460,14 +470,16 @@ def evaluate(
     from jaxgrasp._io import write_json_atomic
     from jaxgrasp.dataset import parse_objects
     from jaxgrasp.evaluation import EvalConfig, format_table
+    from jaxgrasp.evaluation import choose_open_by as choose_opening
     from jaxgrasp.evaluation import choose_temperature as choose
     from jaxgrasp.evaluation import evaluate as evaluate_model
     from jaxgrasp.generator import GraspGenerator
 
-    if bool(choose_temperature) != (choose_objects is not None):
+    if bool(choose_temperature or choose_open_by) != (choose_objects is not None):
         raise ValueError(
-            "--choose-temperature and --choose-objects go together: candidate temperatures "
-            "and the objects to choose on (not the --objects the model is judged on)"
+            "--choose-temperature / --choose-open-by and --choose-objects go together: "
+            "candidate values and the objects to choose on (not the --objects the model "
+            "is judged on)"
         )
     targets = parse_objects(objects)
     selection = parse_objects(choose_objects) if choose_objects is not None else []
@@ -483,15 +495,21 @@ def evaluate(
         anchor_temperature=anchor_temperature,
         guidance=guidance,
         oversample=oversample,
+        open_by=open_by,
     )
-    choice = None
+    choices = {}
     if choose_temperature:
         choice = choose(model, selection, choose_temperature, config)
         print(f"chose temperature {choice['temperature']:g} on {choose_objects}")
         config = dataclasses.replace(config, temperature=choice["temperature"])
+        choices["temperature_choice"] = choice
+    if choose_open_by:
+        choice = choose_opening(model, selection, choose_open_by, config)
+        print(f"chose open_by {choice['open_by']:g} on {choose_objects}")
+        config = dataclasses.replace(config, open_by=choice["open_by"])
+        choices["open_by_choice"] = choice
     result = evaluate_model(model, targets, config, overlap=overlap)
-    if choice is not None:
-        result["temperature_choice"] = choice
+    result.update(choices)
     print(format_table(result["rows"]))
     if result["tabletop"]:
         print("objects rested on a table, as in the training dataset (Suc counts table hits)")
@@ -514,6 +532,7 @@ def sample(
     guidance: float = 0.0,
     oversample: float = 1.0,
     view: int | None = None,
+    open_by: float = 0.0,
     average: bool = True,
 ) -> None:
     """Sample grasps from a trained model for an object's cloud and an instruction,
@@ -544,6 +563,10 @@ def sample(
             surface: view 0-7 of the training's default single views (80 cm away,
             45 degrees down, azimuth view x 45 degrees); guidance and oversample then
             know the camera (`generate(..., camera=)`). None: the full cloud.
+        open_by: open the sampled fingers by this much (rad; each closing joint backed
+            off towards the open pose), so that the squeeze closes their last
+            millimetres instead of the grasp starting inside the object (0: the
+            model's joints as sampled).
         average: sample with the moving average of the run's weights where it kept one
             (`TrainConfig.ema_decay`); --no-average: the checkpoint step's own weights.
     """
@@ -577,6 +600,7 @@ def sample(
         anchor_temperature=anchor_temperature,
         guidance=guidance,
         oversample=oversample,
+        open_by=open_by,
         object_ref=object,
         table_height=resting_height(obj) if model.tabletop else None,
     )

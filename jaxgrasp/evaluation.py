@@ -26,7 +26,8 @@ Metrics (per grasp, averaged over all grasps of a split):
 A target's split is "seen category" when its category is among the training objects'
 and "unseen category" otherwise; objects the model was trained on are flagged.
 `choose_temperature` picks the sampling temperature on objects kept apart for it (a
-selection split) by the raw samples' Suc.
+selection split) by the raw samples' Suc, `choose_open_by` the opening of the sampled
+fingers.
 """
 
 from __future__ import annotations
@@ -74,7 +75,9 @@ class EvalConfig:
     oversample (k > 1: `generate`'s choice of the num samples of k x num, drawn with
     `guidance`, that sit best against the cloud, reported as the variant "ranked"; 1:
     none), modes, cloud ("full" or "partial": one camera view, `partial_views`' first,
-    whose camera guidance and the choice are given, `generate`'s `camera`), seed."""
+    whose camera guidance and the choice are given, `generate`'s `camera`), seed,
+    open_by (rad: `generate`'s opening of the sampled fingers, for the raw, guided and
+    ranked samples and so the refinement's starts; 0: none)."""
 
     num: int = 32
     sample_steps: int = 16
@@ -88,6 +91,7 @@ class EvalConfig:
     modes: tuple[str, ...] = ("wrap",)
     cloud: str = "full"
     seed: int = 0
+    open_by: float = 0.0
 
     def __post_init__(self):
         check_fields(
@@ -97,6 +101,7 @@ class EvalConfig:
                 "refine_steps": NON_NEGATIVE_INT,
                 "temperature": NON_NEGATIVE,
                 "guidance": NON_NEGATIVE,
+                "open_by": NON_NEGATIVE,
                 "anchor_temperature": (
                     lambda x: x is None or NON_NEGATIVE[0](x),
                     "None or a finite number >= 0",
@@ -187,6 +192,7 @@ def evaluate(
                 guidance=guidance,
                 oversample=oversample,
                 camera=camera,
+                open_by=config.open_by,
             )
 
         drawn = sample(math.ceil(config.num * config.refine_oversample - 1e-9))
@@ -277,36 +283,78 @@ def choose_temperature(
     whose samples spread more. Returns {"temperature": the choice, "candidates": one
     record per temperature (the raw samples' `METRICS`, averaged over the targets, and
     seconds), "objects": object_refs}."""
-    if not temperatures:
-        raise ValueError("choose_temperature needs at least one candidate temperature")
+    return _choose(
+        "temperature",
+        sorted(set(temperatures), reverse=True),
+        model,
+        object_refs,
+        config,
+        train_objects,
+        progress,
+    )
+
+
+def choose_open_by(
+    model: GraspGenerator,
+    object_refs: list[str],
+    openings: Sequence[float],
+    config: EvalConfig = EvalConfig(),
+    *,
+    train_objects: list[str] | None = None,
+    progress: bool = True,
+) -> dict:
+    """`choose_temperature` for `EvalConfig.open_by` (`generate`'s opening of the
+    sampled fingers, rad), at `config`'s temperature: the opening whose raw samples pass
+    Suc most often on the selection split `object_refs`; a tie goes to the smaller
+    opening, the nearer the model's own joints. Returns {"open_by": the choice,
+    "candidates", "objects"}."""
+    return _choose(
+        "open_by", sorted(set(openings)), model, object_refs, config, train_objects, progress
+    )
+
+
+def _choose(
+    field: str,
+    candidates: Sequence[float],
+    model: GraspGenerator,
+    object_refs: list[str],
+    config: EvalConfig,
+    train_objects: list[str] | None,
+    progress: bool,
+) -> dict:
+    """The value of the `EvalConfig` `field` among `candidates` (in order of preference:
+    the first of equals wins) whose raw samples pass Suc most often on `object_refs`."""
+    if not candidates:
+        raise ValueError(f"choosing {field} needs at least one candidate value")
     raw_only = dataclasses.replace(
         config, refine_steps=0, refine_oversample=1.0, guidance=0.0, oversample=1.0
     )
-    candidates = []
-    for temperature in sorted(set(temperatures), reverse=True):
+    records = []
+    for value in candidates:
+        change: dict[str, Any] = {field: value}
         run = evaluate(
             model,
             object_refs,
-            dataclasses.replace(raw_only, temperature=temperature),
+            dataclasses.replace(raw_only, **change),
             train_objects=train_objects,
             progress=False,
         )
         record = {
-            "temperature": temperature,
+            field: value,
             **{m: mean_over_targets(run["targets"], "raw", m) for m in METRICS},
             "seconds": run["seconds"],
         }
-        candidates.append(record)
+        records.append(record)
         if progress:
             print(
-                f"  temperature {temperature:g} on {len(run['targets'])} selection targets: "
+                f"  {field} {value:g} on {len(run['targets'])} selection targets: "
                 f"raw suc {record['suc']:.3f}, pga {record['pga']:.3f}, "
                 f"diversity {record['diversity']:.2f}",
                 flush=True,
             )
-    # max keeps the first of equals: the highest temperature (candidates run downwards).
-    best = max(candidates, key=lambda c: c["suc"])
-    return {"temperature": best["temperature"], "candidates": candidates, "objects": object_refs}
+    # max keeps the first of equals: the preferred one.
+    best = max(records, key=lambda c: c["suc"])
+    return {field: best[field], "candidates": records, "objects": object_refs}
 
 
 def mean_over_targets(targets: list[dict], variant: str, metric: str) -> float | None:

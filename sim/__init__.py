@@ -11,7 +11,7 @@ import jaxgrasp  # noqa: F401  (isort: skip)
 from sim.checks import GeometryChecks, caption, check_grasps
 from sim.config import SimConfig
 from sim.disturbance import DisturbanceResult, disturbance_test_mujoco
-from sim.grasps import GraspPoses, grasp_stages
+from sim.grasps import GraspPoses, back_off, grasp_stages
 from sim.scene import Scene, SceneError, build_scene
 from sim.validate import BACKENDS, CRITERIA, ValidationReport, summarize, validate
 
@@ -25,6 +25,7 @@ __all__ = [
     "SceneError",
     "SimConfig",
     "ValidationReport",
+    "back_off",
     "build_scene",
     "caption",
     "check_grasps",

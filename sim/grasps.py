@@ -84,6 +84,25 @@ def mat_to_quat(rot) -> np.ndarray:
     return wxyz.reshape(*rot.shape[:-2], 4)
 
 
+def closing_direction(hand: HandModel, q, min_flex: float = 0.05) -> np.ndarray:
+    """+1 / -1 where a joint closed from the hand's "open" pose to `q` (the way it
+    moved), 0 for joints within `min_flex` (rad or m) of it. Shape: q (B, n_q); returns
+    (B, n_q)."""
+    d = np.asarray(q, dtype=np.float64) - np.asarray(hand.init_q("open"), dtype=np.float64)
+    return np.where(np.abs(d) > min_flex, np.sign(d), 0.0)
+
+
+def back_off(hand: HandModel, q, rad: float, min_flex: float = 0.05) -> np.ndarray:
+    """`q` with each closing joint (`closing_direction`) moved back towards the hand's
+    "open" pose by `rad`, not past it, and clipped to the joint limits: the pregrasp of
+    a grasp, or a sampled grasp opened so that the squeeze closes its last millimetres.
+    Shape: q (B, n_q); returns (B, n_q)."""
+    q = np.atleast_2d(np.asarray(q, dtype=np.float64))
+    lo, hi = np.asarray(hand.q_range, dtype=np.float64).T
+    gap = np.abs(q - np.asarray(hand.init_q("open"), dtype=np.float64))
+    return np.clip(q - closing_direction(hand, q, min_flex) * np.minimum(gap, rad), lo, hi)
+
+
 def grasp_stages(
     hand: HandModel,
     root_pos,
@@ -107,8 +126,7 @@ def grasp_stages(
     """
     q = np.atleast_2d(np.asarray(q_grasp, dtype=np.float64))
     lo, hi = np.asarray(hand.q_range, dtype=np.float64).T
-    d = q - np.asarray(hand.init_q("open"), dtype=np.float64)
-    direction = np.where(np.abs(d) > min_flex, np.sign(d), 0.0)
+    direction = closing_direction(hand, q, min_flex)
     pos = np.atleast_2d(np.asarray(root_pos, dtype=np.float64))
     quat = np.atleast_2d(np.asarray(root_quat, dtype=np.float64))
     unit = quat / np.maximum(np.linalg.norm(quat, axis=-1, keepdims=True), 1e-12)
@@ -117,7 +135,7 @@ def grasp_stages(
     return GraspPoses(
         root_pos=pos,
         root_quat=quat,
-        q_pregrasp=np.clip(q - direction * np.minimum(np.abs(d), pregrasp_rad), lo, hi),
+        q_pregrasp=back_off(hand, q, pregrasp_rad, min_flex),
         q_grasp=q,
         q_squeeze=np.clip(q + direction * squeeze_rad, lo, hi),
         root_pos_squeeze=pos + wrist_squeeze * rotate(unit, palm_normal),

@@ -23,7 +23,13 @@ from scipy.spatial import cKDTree
 
 from jaxgrasp._hand_depth import CLOUD_GRID_PADDING, grasp_surface
 from jaxgrasp.dataset import DatasetError, GraspDataset
-from jaxgrasp.evaluation import EvalConfig, choose_temperature, evaluate, joint_entropy
+from jaxgrasp.evaluation import (
+    EvalConfig,
+    choose_open_by,
+    choose_temperature,
+    evaluate,
+    joint_entropy,
+)
 from jaxgrasp.generator import GenerationError, GraspGenerator, estimate_normals, generate
 from jaxgrasp.grasp_set import GraspSet
 from jaxgrasp.grasp_vector import (
@@ -773,6 +779,74 @@ def test_samples_are_closed_like_the_training_grasps(trained, shadow, tmp_path):
     with pytest.raises(DatasetError, match=r"manifest.json: invalid EnergyWeights: pen = -1.0"):
         train(data, tmp_path / "bad_run", TINY, progress=False)
     assert not (tmp_path / "bad_run").exists()
+
+
+def test_opened_samples_back_each_closing_joint_off_by_the_opening(trained, shadow):
+    model = GraspGenerator.load(trained[1].run)
+    pts = np.asarray(make_object("bottle", 0).points)
+    sampled = generate(model, pts, CAPTIONS[0], 8, seed=2, steps=2)
+    opened = generate(model, pts, CAPTIONS[0], 8, seed=2, steps=2, open_by=0.04)
+    np.testing.assert_array_equal(opened.root_pos, sampled.root_pos)
+    np.testing.assert_array_equal(opened.root_quat, sampled.root_quat)
+    open_q = np.asarray(shadow.init_q("open"))
+    closing = np.abs(sampled.q_grasp - open_q) > 0.05
+    assert closing.any() and not closing.all()
+    # Closing joints move 0.04 towards the open pose, or to it where they were nearer;
+    # the others stay. No joint ends farther from the open pose than it was.
+    moved = np.abs(sampled.q_grasp - opened.q_grasp)
+    expected = np.minimum(np.abs(sampled.q_grasp - open_q), 0.04)
+    np.testing.assert_allclose(moved[closing], expected[closing], atol=1e-9)
+    assert np.all(moved[~closing] == 0)
+    assert np.all(np.abs(opened.q_grasp - open_q) <= np.abs(sampled.q_grasp - open_q) + 1e-12)
+    # Then closed like any grasp: the pregrasp and squeeze follow the opened joints.
+    stages = grasp_stages(shadow, opened.root_pos, opened.root_quat, opened.q_grasp, **STAGES)
+    np.testing.assert_array_equal(opened.q_squeeze, stages.q_squeeze)
+    # Opened all the way, a closing joint sits at the open pose (within the limits).
+    wide = generate(model, pts, CAPTIONS[0], 8, seed=2, steps=2, open_by=10.0)
+    lo, hi = np.asarray(shadow.q_range).T
+    np.testing.assert_allclose(
+        wide.q_grasp[closing], np.broadcast_to(np.clip(open_q, lo, hi), closing.shape)[closing]
+    )
+    with pytest.raises(GenerationError, match=r"open_by must be a finite number >= 0"):
+        generate(model, pts, CAPTIONS[0], 8, open_by=-0.1)
+
+
+def test_opening_is_chosen_on_the_selection_split_by_raw_suc(trained, tmp_path):
+    from jaxgrasp.cli import main as cli_main
+
+    model = GraspGenerator.load(trained[1].run)
+    config = EvalConfig(num=2, sample_steps=2, refine_steps=3, temperature=0.5)
+    choice = choose_open_by(
+        model, ["procedural:bottle:1"], [0.06, 0.0, 0.06], config, progress=False
+    )
+    # Each candidate once, smallest first, at config's temperature, raw samples only.
+    assert [c["open_by"] for c in choice["candidates"]] == [0.0, 0.06]
+    best = max(c["suc"] for c in choice["candidates"])
+    assert choice["open_by"] == next(c["open_by"] for c in choice["candidates"] if c["suc"] == best)
+    opened = evaluate(
+        model,
+        ["procedural:bottle:1"],
+        EvalConfig(num=2, sample_steps=2, refine_steps=0, temperature=0.5, open_by=0.06),
+        progress=False,
+    )
+    assert choice["candidates"][1]["suc"] == opened["rows"][0]["suc"]
+    assert choice["candidates"][1]["diversity"] == opened["rows"][0]["diversity"]
+    with pytest.raises(ValueError, match=r"open_by = -0.1 \(must be"):
+        choose_open_by(model, ["procedural:bottle:1"], [-0.1], progress=False)
+    # The command: both choices on the selection split, each recorded.
+    out = tmp_path / "eval.json"
+    bottle = ["--objects", "procedural:bottle:1", "--num", "2", "--refine-steps", "0"]
+    with pytest.raises(SystemExit):  # candidates without a selection split
+        cli_main(["evaluate", str(trained[1].run), *bottle, "--choose-open-by", "0", "0.04"])
+    cli_main(
+        ["evaluate", str(trained[1].run), *bottle, "--json", str(out)]
+        + ["--choose-temperature", "1", "0.5", "--choose-open-by", "0", "0.04"]
+        + ["--choose-objects", "procedural:bottle:2"]
+    )
+    result = json.loads(out.read_text())
+    assert [c["open_by"] for c in result["open_by_choice"]["candidates"]] == [0.0, 0.04]
+    assert result["config"]["open_by"] == result["open_by_choice"]["open_by"]
+    assert result["config"]["temperature"] == result["temperature_choice"]["temperature"]
 
 
 def test_run_records_whether_the_objects_rested_on_a_table(trained, tmp_path):
