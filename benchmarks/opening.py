@@ -22,6 +22,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -30,7 +31,7 @@ import numpy as np  # noqa: E402
 from benchmarks._common import environment, write_results  # noqa: E402
 from benchmarks.model import HOLDOUT  # noqa: E402
 from jaxgrasp.dataset import object_part_names, parse_objects  # noqa: E402
-from jaxgrasp.evaluation import instruction_for  # noqa: E402
+from jaxgrasp.evaluation import held_and_suc, instruction_for  # noqa: E402
 from jaxgrasp.generator import GraspGenerator, generate  # noqa: E402
 from jaxgrasp.objects import categories, object_from_reference  # noqa: E402
 from sim import SimConfig, build_scene, grasp_stages, validate  # noqa: E402
@@ -100,10 +101,9 @@ def main() -> None:
             for name, grasps in poses.items():
                 report = validate(hand, obj, grasps, part=part, scene=scene)
                 flags, checks = report.flags, report.checks
-                held = flags["disturbance"]
-                suc = held & flags["penetration"] & flags["self_penetration"]
+                held, suc = held_and_suc(flags)
                 deepest = np.argmin(checks.link_distance, axis=1)
-                per_sample = {
+                per_sample: dict[str, Any] = {
                     "suc": suc,
                     "held": held,
                     "valid": report.valid,

@@ -372,10 +372,17 @@ def category_of(ref: str) -> str:
     return fields[0] if ref.startswith(PROCEDURAL_PREFIX) and len(fields) == 2 else ref
 
 
+def held_and_suc(flags: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per grasp, from a `ValidationReport`'s flags: held (the disturbance test, and on
+    a table staying above it) and Suc (held within the penetration limits). Shape:
+    (B,) each."""
+    held = flags["disturbance"] & flags.get(TABLE_CRITERION, True)
+    return held, held & flags["penetration"] & flags["self_penetration"]
+
+
 def _metrics(hand, report, grasps, mode: str) -> dict:
     flags = report.flags
-    held = flags["disturbance"] & flags.get(TABLE_CRITERION, True)
-    suc = held & flags["penetration"] & flags["self_penetration"]
+    held, suc = held_and_suc(flags)
     fingers = list(report.fingers)
     digits = [i for i, f in enumerate(fingers) if f != "palm"]
     wanted = np.array([fingers[i] in MODES[mode] for i in digits])
