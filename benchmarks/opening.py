@@ -9,7 +9,8 @@ samples at opening 0 are `jaxgrasp evaluate`'s raw ones) the model's samples are
 validated as drawn and with each closing joint opened by each of --openings rad
 (`generate(..., open_by=)`), and, with --palm-back, with the hand moved back along its
 palm normal by each distance (m; a diagnostic, not a `generate` option). Per variant the
-JSON carries Suc / held / valid / PGA (means over the targets, as `evaluate`'s), the
+JSON carries Suc / held / valid / PGA / contact-mode accuracy at the stored pose and
+once closed in the simulation (means over the targets, as `evaluate`'s), the
 share of samples deeper than the 3 mm penetration limit, percentiles of their
 penetration (mm), which hand body lies deepest in those over the limit, and each
 target's figures.
@@ -31,13 +32,16 @@ import numpy as np  # noqa: E402
 from benchmarks._common import environment, write_results  # noqa: E402
 from benchmarks.model import HOLDOUT  # noqa: E402
 from jaxgrasp.dataset import object_part_names, parse_objects  # noqa: E402
-from jaxgrasp.evaluation import held_and_suc, instruction_for  # noqa: E402
+from jaxgrasp.evaluation import instruction_for, sample_metrics  # noqa: E402
 from jaxgrasp.generator import GraspGenerator, generate  # noqa: E402
 from jaxgrasp.objects import categories, object_from_reference  # noqa: E402
 from sim import SimConfig, build_scene, grasp_stages, validate  # noqa: E402
 from sim.grasps import rotate  # noqa: E402
 
 PERCENTILES = (10, 25, 50, 75, 90)
+# `evaluate`'s metrics kept per target (contact-mode accuracy at the stored pose and once
+# the hand has closed in the simulation: an opened grasp touches only in the second).
+METRICS = ("suc", "held", "valid", "pga", "contact_acc", "contact_acc_closed")
 
 
 def main() -> None:
@@ -100,19 +104,14 @@ def main() -> None:
             record: dict = {"object_ref": ref, "part": part}
             for name, grasps in poses.items():
                 report = validate(hand, obj, grasps, part=part, scene=scene)
-                flags, checks = report.flags, report.checks
-                held, suc = held_and_suc(flags)
-                deepest = np.argmin(checks.link_distance, axis=1)
+                metrics = sample_metrics(hand, report, grasps, "wrap")
+                record[name] = {m: metrics[m] for m in METRICS}
+                deepest = np.argmin(report.checks.link_distance, axis=1)
                 per_sample: dict[str, Any] = {
-                    "suc": suc,
-                    "held": held,
-                    "valid": report.valid,
-                    "pga": checks.pga,
-                    "pen_mm": 1e3 * checks.penetration,
+                    "pen_mm": 1e3 * report.checks.penetration,
                     "deepest": [hand.body_names[i] for i in deepest],
                 }
                 samples[name].append(per_sample)
-                record[name] = {m: float(np.mean(per_sample[m])) for m in ("suc", "held", "pga")}
             targets.append(record)
             print(
                 f"{k + 1} {ref} {part}: "
@@ -129,10 +128,7 @@ def main() -> None:
         summary.append(
             {
                 "variant": name,
-                **{
-                    m: float(np.mean([np.mean(r[m]) for r in rows]))
-                    for m in ("suc", "held", "valid", "pga")
-                },
+                **{m: float(np.mean([t[name][m] for t in targets])) for m in METRICS},
                 "pen_over_limit": float(np.mean(over)),
                 "pen_mm_percentiles": {str(p): float(np.percentile(pen, p)) for p in PERCENTILES},
                 "deepest_body_over_limit": dict(
@@ -143,6 +139,8 @@ def main() -> None:
         print(
             f"{name}: suc {summary[-1]['suc']:.3f} held {summary[-1]['held']:.3f} "
             f"valid {summary[-1]['valid']:.3f} pga {summary[-1]['pga']:.3f} "
+            f"contact acc. {summary[-1]['contact_acc']:.3f} "
+            f"closed {summary[-1]['contact_acc_closed']:.3f} "
             f"over {limit * 1e3:g} mm {summary[-1]['pen_over_limit']:.3f}",
             flush=True,
         )

@@ -364,6 +364,11 @@ def format_summary(summary: dict) -> str:
             else f"{100 * summary['pta']:.1f} % / {100 * summary['pga']:.1f} %",
         ),
         ("fingers in contact (mean)", f"{summary['contacts_mean']:.2f}"),
+        *(
+            [("fingers in contact once closed", f"{summary['closed_contacts_mean']:.2f}")]
+            if "closed_contacts_mean" in summary  # validation summaries of earlier versions
+            else []
+        ),
         (
             "pass rate by criterion",
             ", ".join(f"{k} {100 * v:.0f} %" for k, v in summary["pass_rate"].items()),
@@ -421,7 +426,8 @@ def evaluate(
     average: bool = True,
 ) -> None:
     """Sample grasps for (held-out) objects, validate them in MuJoCo raw and refined,
-    and print Suc / held / PTA / PGA / contact-mode accuracy / diversity (DexVLG Table 2).
+    and print Suc / held / PTA / PGA / contact-mode accuracy (at the stored grasp pose
+    and once the hand has closed in the simulation) / diversity (DexVLG Table 2).
     A model trained on a tabletop dataset is evaluated with its objects on a table.
 
     Args:

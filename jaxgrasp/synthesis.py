@@ -280,9 +280,10 @@ def synthesize(
     devices = jax.devices()
     run = _optimizer(hand, fingers, config, tabletop)
     shared = optimizer_arguments(obj, part_index, config, table)
-    # Every call runs pieces of the size that `num` hands split into, so the selected
-    # hands' second stage reuses the first stage's compilation.
-    piece = balanced_pieces(num, config.device_batch * len(devices))[0][2]
+    # Every call runs pieces of the size that the grasps returned split into, so the
+    # selected hands' second stage reuses the first stage's compilation (refining fewer
+    # given grasps than `num` returns them all: pieces of their count, not `num`'s).
+    piece = balanced_pieces(min(num, optimized), config.device_batch * len(devices))[0][2]
     steps = config.steps
     work = optimized * first + num * (steps - first)
     done = 0

@@ -10,7 +10,7 @@ validate(hand, obj, grasps, part=None, backend="mujoco" | "mjx", config=None)
 import jaxgrasp  # noqa: F401  (isort: skip)
 from sim.checks import GeometryChecks, caption, check_grasps
 from sim.config import SimConfig
-from sim.disturbance import DisturbanceResult, disturbance_test_mujoco
+from sim.disturbance import DisturbanceResult, closed_contacts, disturbance_test_mujoco
 from sim.grasps import GraspPoses, back_off, grasp_stages
 from sim.scene import Scene, SceneError, build_scene
 from sim.validate import BACKENDS, CRITERIA, ValidationReport, summarize, validate
@@ -29,6 +29,7 @@ __all__ = [
     "build_scene",
     "caption",
     "check_grasps",
+    "closed_contacts",
     "disturbance_test_mujoco",
     "grasp_stages",
     "summarize",

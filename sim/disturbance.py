@@ -49,12 +49,15 @@ class DisturbanceResult(NamedTuple):
         translation: centre-of-mass displacement after each hold (m). Shape: (B, 6).
         rotation_deg: object rotation after each hold (degrees). Shape: (B, 6).
         settle_translation: displacement after closing, before any force (m). Shape: (B,).
+        closed_qpos: the scene's qpos once the hand has closed, before any force (what
+            `closed_contacts` reads). Shape: (B, nq).
     """
 
     success: np.ndarray
     translation: np.ndarray
     rotation_deg: np.ndarray
     settle_translation: np.ndarray
+    closed_qpos: np.ndarray
 
     def limits_crossed(self, config: SimConfig) -> tuple[np.ndarray, np.ndarray]:
         """Which limit each grasp broke (`crossed_limits`). A failed grasp can break
@@ -200,23 +203,25 @@ def disturbance_test_mujoco(
     nthread = nthread or os.cpu_count() or 1
     m = scene.model
     datas = [mujoco.MjData(m) for _ in range(nthread)]
-    trans, rot, settle = [], [], []
+    trans, rot, closed = [], [], []
     for start in range(0, grasps.count, chunk):
         part = grasps.take(slice(start, start + chunk))
-        t, r, s = _run_chunk(scene, hand, part, datas)
+        t, r, c = _run_chunk(scene, hand, part, datas)
         trans.append(t)
         rot.append(r)
-        settle.append(s)
+        closed.append(c)
         if progress is not None:
             progress(start + part.count, grasps.count)
     translation = np.concatenate(trans) if trans else np.zeros((0, 6))
     rotation = np.concatenate(rot) if rot else np.zeros((0, 6))
+    closed_qpos = np.concatenate(closed) if closed else np.zeros((0, m.nq))
     moved, turned = crossed_limits(translation, rotation, scene.config)
     return DisturbanceResult(
         success=~(moved | turned),
         translation=translation,
         rotation_deg=rotation,
-        settle_translation=np.concatenate(settle) if settle else np.zeros(0),
+        settle_translation=object_motion(scene, closed_qpos)[0],
+        closed_qpos=closed_qpos,
     )
 
 
@@ -234,7 +239,6 @@ def _run_chunk(scene, hand, grasps, datas):
         persistent_pool=True,
     )
     closed = closing[:, -1]
-    settle, _ = object_motion(scene, _qpos(m, closed))
     # The hold runs in segments; a grasp that already failed in some direction is dropped
     # (a failure is final: the object left the limits while it should have been held).
     state = np.repeat(closed, 6, axis=0)
@@ -260,7 +264,48 @@ def _run_chunk(scene, hand, grasps, datas):
         moved, turned = crossed_limits(trans[alive], rot[alive], c)
         alive = alive[~(moved | turned)]
         done += steps
-    return trans, rot, settle
+    return trans, rot, _qpos(m, closed)
+
+
+def closed_contacts(
+    scene: Scene, hand: HandModel, grasps: GraspPoses, closed_qpos: np.ndarray
+) -> np.ndarray:
+    """Which fingers touch the object in the simulation once the hand has closed: the
+    stored pose's rule (`GeometryChecks.in_contact`: the finger's contact link,
+    `HandModel.contacts.body`, within `config.contact_distance` of the object) read in
+    the closed state (`DisturbanceResult.closed_qpos`, the hand root at its squeeze
+    pose, the object still welded), by MuJoCo's distance between the link's collision
+    geoms and the object's convex pieces. Shape: closed_qpos (B, nq); returns
+    (B, n_fingers) bool, fingers in `HandModel.contacts.finger` order."""
+    m = scene.model
+    closed_qpos = np.asarray(closed_qpos, dtype=np.float64)
+    if closed_qpos.shape != (grasps.count, m.nq):
+        raise ValueError(
+            f"closed_qpos has shape {closed_qpos.shape}, expected ({grasps.count}, {m.nq})"
+        )
+    out = np.zeros((grasps.count, len(hand.contacts.body)), dtype=bool)
+    if grasps.count == 0:
+        return out
+    reach = scene.config.contact_distance
+    finger_geoms = [np.flatnonzero(scene.hand_geom_body == b).tolist() for b in hand.contacts.body]
+    pieces = np.asarray(scene.object_geoms).tolist()
+    mocap = _mocap_inputs(scene, grasps, grasps.squeeze_root_pos())
+    n_pos = 3 * m.nmocap
+    data = mujoco.MjData(m)
+    for i in range(grasps.count):
+        data.qpos[:] = closed_qpos[i]
+        data.mocap_pos[:] = mocap[i, :n_pos].reshape(-1, 3)
+        data.mocap_quat[:] = mocap[i, n_pos:].reshape(-1, 4)
+        mujoco.mj_kinematics(m, data)
+        for k, geoms in enumerate(finger_geoms):
+            # distmax a millimetre past the reach: a pair farther than distmax reads
+            # distmax, which must not count as within reach.
+            out[i, k] = any(
+                mujoco.mj_geomDistance(m, data, g, o, reach + 1e-3, None) <= reach
+                for g in geoms
+                for o in pieces
+            )
+    return out
 
 
 def _qpos(m: mujoco.MjModel, states: np.ndarray) -> np.ndarray:

@@ -91,11 +91,12 @@ def disturbance_result(
 ) -> DisturbanceResult:
     """The verdict from the compiled program's outputs: qpos after closing, per grasp
     (B, nq), and after each hold, grasp-major (6 B, nq)."""
-    settle, _ = object_motion(scene, np.asarray(closed_qpos, dtype=np.float64))
+    closed_qpos = np.asarray(closed_qpos, dtype=np.float64)
+    settle, _ = object_motion(scene, closed_qpos)
     t, r = object_motion(scene, np.asarray(final_qpos, dtype=np.float64))
     translation, rotation = t.reshape(-1, 6), r.reshape(-1, 6)
     moved, turned = crossed_limits(translation, rotation, scene.config)
-    return DisturbanceResult(~(moved | turned), translation, rotation, settle)
+    return DisturbanceResult(~(moved | turned), translation, rotation, settle, closed_qpos)
 
 
 def _inputs(scene: Scene, hand: HandModel, grasps: GraspPoses):

@@ -19,7 +19,12 @@ import numpy as np
 from kinematics import HandModel
 from sim.checks import GeometryChecks, caption, check_grasps
 from sim.config import SimConfig
-from sim.disturbance import DIRECTION_NAMES, DisturbanceResult, disturbance_test_mujoco
+from sim.disturbance import (
+    DIRECTION_NAMES,
+    DisturbanceResult,
+    closed_contacts,
+    disturbance_test_mujoco,
+)
 from sim.grasps import GraspPoses
 from sim.scene import Scene, build_scene
 
@@ -40,6 +45,9 @@ class ValidationReport:
         disturbance: the simulation outcome (`DisturbanceResult`).
         checks: the exact geometric measurements (`GeometryChecks`).
         fingers: finger names, in the order of `checks.in_contact`'s columns.
+        closed_contact: fingers touching the object in the simulation once the hand
+            has closed (`sim.closed_contacts`; `checks.in_contact` is the stored grasp
+            pose's). Shape: (B, n_fingers).
         captions: one caption per grasp (fingers in contact; for valid grasps these are
             the dataset captions).
         summary: aggregate numbers (see `summarize`).
@@ -51,6 +59,7 @@ class ValidationReport:
     disturbance: DisturbanceResult
     checks: GeometryChecks
     fingers: tuple[str, ...]
+    closed_contact: np.ndarray
     captions: list[str]
     summary: dict
     config: SimConfig
@@ -73,6 +82,9 @@ class ValidationReport:
                     "self_penetration_mm": 1e3 * float(self.checks.self_penetration[i]),
                     "fingers_in_contact": [
                         f for f, c in zip(self.fingers, self.checks.in_contact[i], strict=True) if c
+                    ],
+                    "fingers_in_contact_closed": [
+                        f for f, c in zip(self.fingers, self.closed_contact[i], strict=True) if c
                     ],
                     "q1": float(self.checks.q1[i]),
                     "pta": bool(self.checks.pta[i]),
@@ -147,6 +159,7 @@ def validate(
         dist = disturbance_test_mjx(scene, hand, poses)
         if progress is not None:
             progress("simulation", poses.count, poses.count)
+    closed = closed_contacts(scene, hand, poses, dist.closed_qpos)
     sim_seconds = time.perf_counter() - start
     checks = check_grasps(
         scene, hand, obj, poses, part_index, nthread=nthread, progress=stage("checks")
@@ -174,11 +187,13 @@ def validate(
         object=obj.name,
         part=part,
         sim_seconds=sim_seconds,
+        # Fingers (palm included) touching once the hand has closed in the simulation.
+        closed_contacts_mean=float(closed.sum(axis=1).mean()) if len(closed) else float("nan"),
         validated_grasps_per_s=poses.count / max(total_seconds, 1e-9),
         disturbance_grasps_per_s=poses.count / max(sim_seconds, 1e-9),
         config=config.describe(),
     )
-    return ValidationReport(valid, flags, dist, checks, fingers, captions, summary, config)
+    return ValidationReport(valid, flags, dist, checks, fingers, closed, captions, summary, config)
 
 
 def summarize(

@@ -997,7 +997,7 @@ def test_evaluate_reports_metrics_in_range(trained, shadow):
     assert [r["variant"] for r in res["rows"]] == ["raw", "refined"]
     assert all(r["split"] == "seen category" for r in res["rows"])
     for r in res["rows"]:
-        for m in ("suc", "held", "pta", "pga", "valid", "contact_acc"):
+        for m in ("suc", "held", "pta", "pga", "valid", "contact_acc", "contact_acc_closed"):
             assert 0.0 <= r[m] <= 1.0
         assert r["suc"] <= r["held"]  # Suc is held with the penetration limits
         assert r["targets"] == 3 and r["grasps"] == 6

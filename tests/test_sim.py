@@ -87,6 +87,42 @@ def test_hand_made_grasp_passes_and_far_copy_fails(shadow, bar, scene):
     assert "no target part" in format_summary(dict(report.summary, pta=None, pga=None))
 
 
+def test_closed_contacts_are_the_fingers_touching_once_the_hand_has_closed(shadow, bar, scene):
+    """`closed_contacts` reads the stored pose's contact rule (a finger's contact link
+    within 3 mm) in the closed state: the hand-made grasp closes its index finger, 6 mm
+    off the bar at the stored pose, onto it; a hand 5 cm away touches nothing; a grasp
+    opened before the squeeze (`sim.back_off`, as `generate(open_by=)` does) has fewer
+    fingers in contact at its stored pose than once closed. Read at the stored poses
+    instead (these grasps keep the wrist still), it gives the exact checks' answer."""
+    from sim import back_off, closed_contacts
+    from sim.disturbance import initial_qpos
+
+    q = np.asarray(shadow.init_q("wrap"))[None]
+    opened = grasp_stages(
+        shadow, -BAR_IN_HAND[None], [[1.0, 0, 0, 0]], back_off(shadow, q, 0.05), wrist_squeeze=0.0
+    )
+    made = _grasps(shadow, [[0, 0, 0], [0, 0.05, 0]])
+    grasps = GraspPoses(*(np.concatenate(x) for x in zip(made, opened, strict=True)))
+    report = validate(shadow, bar, grasps, part="bar", scene=scene)
+    fingers = list(report.fingers)
+    index = fingers.index("index")
+    assert report.closed_contact.shape == (3, len(fingers))
+    assert 0.005 < report.checks.finger_distance[0, index] < 0.01  # off at the stored pose
+    assert report.closed_contact[0, index] and not report.checks.in_contact[0, index]
+    assert set(report.per_grasp()[0]["fingers_in_contact_closed"]) >= {"thumb", "index", "little"}
+    assert not report.closed_contact[1].any()
+    stored, closed = report.checks.in_contact[2], report.closed_contact[2]
+    assert closed.sum() > stored.sum() >= 1
+    # The same reading from the closed states alone, and a wrong shape named.
+    again = closed_contacts(scene, shadow, grasps, report.disturbance.closed_qpos)
+    np.testing.assert_array_equal(again, report.closed_contact)
+    stored_qpos = initial_qpos(scene, shadow, grasps.q_grasp)
+    at_stored = closed_contacts(scene, shadow, grasps, stored_qpos)
+    np.testing.assert_array_equal(at_stored, report.checks.in_contact)
+    with pytest.raises(ValueError, match="closed_qpos has shape"):
+        closed_contacts(scene, shadow, grasps, report.disturbance.closed_qpos[:2])
+
+
 def test_limits_crossed_names_each_broken_limit():
     # Four grasps: held; moved 6 cm in -x; turned 20 degrees in +z; both, in two directions.
     translation = np.zeros((4, 6))
@@ -95,7 +131,7 @@ def test_limits_crossed_names_each_broken_limit():
     rotation[2, 4] = rotation[3, 5] = 20.0
     rotation[0] = 14.9  # under the 15 degree limit in every direction
     ok = np.array([True, False, False, False])
-    result = DisturbanceResult(ok, translation, rotation, np.zeros(4))
+    result = DisturbanceResult(ok, translation, rotation, np.zeros(4), np.zeros((4, 7)))
     moved, turned = result.limits_crossed(SimConfig())
     assert moved.tolist() == [False, True, False, True]
     assert turned.tolist() == [False, False, True, True]
@@ -259,6 +295,7 @@ def test_empty_batch_gives_empty_results_on_both_backends(shadow, bar, scene):
     ):
         assert result.success.shape == (0,) and result.translation.shape == (0, 6)
         assert result.rotation_deg.shape == (0, 6)
+        assert result.closed_qpos.shape == (0, scene.model.nq)
     # The exact checks, and so `validate`, too (they raised a TypeError before).
     checks = check_grasps(scene, shadow, bar, none, 0)
     one = check_grasps(scene, shadow, bar, _grasps(shadow, np.zeros((1, 3))), 0)
@@ -266,6 +303,7 @@ def test_empty_batch_gives_empty_results_on_both_backends(shadow, bar, scene):
         assert empty.shape == (0, *full.shape[1:]) and empty.dtype == full.dtype
     report = validate(shadow, bar, none, part="bar", scene=scene)
     assert report.valid.shape == (0,) and report.summary["num_valid"] == 0
+    assert report.closed_contact.shape == (0, len(shadow.contacts.finger))
 
 
 @pytest.mark.parametrize("module", ["sim", "sim.validate"])
@@ -343,7 +381,8 @@ def test_grasp_set_roundtrip_and_cli_validate(shadow, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "friction=0.6" in text and "condim=4" in text  # physics printed in the report
     assert "validating 1 grasps of knife" in text and "simulation 100 %" in text
-    assert "checks 100 %" in text
+    assert "checks 100 %" in text and "fingers in contact once closed" in text
+    assert isinstance(report["grasps"][0]["fingers_in_contact_closed"], list)
     # A whole-object set has no target part: PTA / PGA are null, and the table says why.
     whole = dataclasses.replace(gs, part=None).save(tmp_path / "knife_whole")
     cli_main(["validate", str(whole), "--json", str(out)])
@@ -392,6 +431,9 @@ def test_mjx_agrees_with_mujoco_on_optimized_grasps(shadow, bar, scene):
     assert not c.success[-1] and not x.success[-1]
     assert c.translation[-1].max() > 0.05 and x.translation[-1].max() > 0.05
     assert np.mean(c.success == x.success) >= 0.9, (c.success, x.success)
+    # The fingers in contact once closed, read from each backend's closed state.
+    cc, xc = reports["mujoco"].closed_contact, reports["mjx"].closed_contact
+    assert cc[-2].sum() >= 3 and np.mean(cc == xc) >= 0.9, (cc, xc)
     # Where both held, the object ended in about the same place.
     held = c.success & x.success
     np.testing.assert_allclose(x.translation[held], c.translation[held], atol=0.005)

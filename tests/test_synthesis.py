@@ -106,11 +106,14 @@ def test_objects_step_counts_weights_constants_and_splits_share_one_compilation(
     assert run._cache_size() == compiled
 
 
-def test_oversampling_keeps_the_lowest_energy_grasps(shadow, knife):
+def test_oversampling_keeps_the_lowest_energy_grasps(shadow, knife, monkeypatch):
     """`oversample` 2 optimizes twice the hands (the same starts and program as a plain
     run of that many) and returns the lower-energy half, in the order optimized; with
     `select_at` < 1 the half is chosen part-way and only it runs on, each kept hand
-    ending as it would have in one uninterrupted run (Adam's state carried over)."""
+    ending as it would have in one uninterrupted run (Adam's state carried over).
+    Every run here is made of pieces of 6 hands (`TINY.device_batch` 8), so they share
+    the determinism test's compilation."""
+    import jaxgrasp.synthesis as synthesis_module
     from jaxgrasp.initialization import initial_poses
     from jaxgrasp.synthesis import (
         MODES,
@@ -126,51 +129,70 @@ def test_oversampling_keeps_the_lowest_energy_grasps(shadow, knife):
     run = _optimizer(shadow, MODES["wrap"], TINY)
     assert _optimizer(shadow, MODES["wrap"], at_end) is _optimizer(shadow, MODES["wrap"], once)
     assert _optimizer(shadow, MODES["wrap"], once) is run
-    kept = synthesize(shadow, knife, "handle", num=5, seed=2, config=at_end)
-    every = synthesize(shadow, knife, "handle", num=10, seed=2, config=once)
-    assert kept.count == 5
-    lowest = np.sort(np.argsort(every.energy, kind="stable")[:5])
+    kept = synthesize(shadow, knife, "handle", num=6, seed=2, config=at_end)
+    every = synthesize(shadow, knife, "handle", num=12, seed=2, config=once)
+    assert kept.count == 6
+    lowest = np.sort(np.argsort(every.energy, kind="stable")[:6])
     np.testing.assert_array_equal(kept.energy, every.energy[lowest])
     np.testing.assert_array_equal(kept.root_pos, every.root_pos[lowest])
     np.testing.assert_array_equal(kept.q_squeeze, every.q_squeeze[lowest])
     assert kept.terms.keys() == every.terms.keys()
     for k in kept.terms:
         np.testing.assert_array_equal(kept.terms[k], every.terms[k][lowest])
-    assert kept.energy.max() <= np.sort(every.energy)[4]
+    assert kept.energy.max() <= np.sort(every.energy)[5]
 
-    # Chosen after 2 of the 4 steps: the five of lowest energy at step 2.
+    # Chosen after 2 of the 4 steps: the six of lowest energy at step 2.
     halfway = dataclasses.replace(TINY, oversample=2.0, select_at=0.5)
     work = []
     early = synthesize(
         shadow,
         knife,
         "handle",
-        num=5,
+        num=6,
         seed=2,
         config=halfway,
         progress=lambda done, total: work.append((done, total)),
     )
-    assert work[-1] == (10 * 2 + 5 * 2,) * 2  # hand-iterations
+    assert work[-1] == (12 * 2 + 6 * 2,) * 2  # hand-iterations
     part = knife.part_index("handle")
-    starts = initial_poses(shadow, knife, part, "wrap", 10, 2, TINY.init)
+    starts = initial_poses(shadow, knife, part, "wrap", 12, 2, TINY.init)
     shared = with_span(optimizer_arguments(knife, part, TINY), 0, 2)
-    energy_at_2 = np.asarray(run(*shared, *start_state(*starts))[3])
-    chosen = np.sort(np.argsort(energy_at_2, kind="stable")[:5])
+
+    def energy_after_2_steps(pos, quat, q):  # in pieces of 6 rows, the compiled shape
+        return np.concatenate(
+            [
+                np.asarray(
+                    run(*shared, *start_state(pos[i : i + 6], quat[i : i + 6], q[i : i + 6]))[3]
+                )
+                for i in range(0, len(pos), 6)
+            ]
+        )
+
+    chosen = np.sort(np.argsort(energy_after_2_steps(*starts), kind="stable")[:6])
     assert not np.array_equal(chosen, lowest)  # a different choice than at the end
     np.testing.assert_allclose(early.root_pos, every.root_pos[chosen], atol=1e-6)
     np.testing.assert_allclose(early.q_grasp, every.q_grasp[chosen], atol=1e-5)
     np.testing.assert_allclose(early.energy, every.energy[chosen], rtol=1e-4)
 
-    # Refining given grasps optimizes exactly those.
+    # Refining given grasps optimizes exactly those, in pieces of their count even when
+    # more are asked for (before session 54, num=99 padded the six to eight rows).
     refined = synthesize(shadow, knife, "handle", config=halfway, initial=kept)
-    assert refined.count == 5
-    assert synthesize(shadow, knife, "handle", num=99, config=halfway, initial=kept).count == 5
+    assert refined.count == 6
+    sizes = []
+    run_sharded = synthesis_module._run_sharded
+
+    def spy(run, devices, shared, args, size=None):
+        sizes.append(size)
+        return run_sharded(run, devices, shared, args, size)
+
+    monkeypatch.setattr(synthesis_module, "_run_sharded", spy)
+    assert synthesize(shadow, knife, "handle", num=99, config=halfway, initial=kept).count == 6
+    assert sizes == [6]
     # Fewer asked for than given: all run to `select_at`, the lowest-energy ones go on.
     three = synthesize(shadow, knife, "handle", num=3, config=halfway, initial=kept)
-    given = _initial_from(shadow, kept.poses())
-    padded = [x[np.minimum(np.arange(10), 4)] for x in given]  # the compiled shape
-    energy_at_2 = np.asarray(run(*shared, *start_state(*padded))[3])[:5]
-    best = np.sort(np.argsort(energy_at_2, kind="stable")[:3])
+    best = np.sort(
+        np.argsort(energy_after_2_steps(*_initial_from(shadow, kept.poses())), kind="stable")[:3]
+    )
     np.testing.assert_allclose(three.root_pos, refined.root_pos[best], atol=1e-6)
     np.testing.assert_allclose(three.q_grasp, refined.q_grasp[best], atol=1e-5)
     with pytest.raises(SynthesisError, match="initial grasps are empty"):
@@ -349,7 +371,7 @@ def test_pipeline_writes_grasps_pictures_summary_and_show_works(knife, tmp_path)
         knife,
         tmp_path / "run",
         part="handle",
-        num=4,
+        num=6,  # pieces of 6 hands: the determinism test's compilation
         validate=True,
         top_k=2,
         config=TINY,
@@ -358,7 +380,7 @@ def test_pipeline_writes_grasps_pictures_summary_and_show_works(knife, tmp_path)
     written = json.loads((tmp_path / "run" / "summary.json").read_text())
     for key in SUMMARY_KEYS:
         assert key in written, key
-    assert written["num_grasps"] == 4 and 0.0 <= written["valid_fraction"] <= 1.0
+    assert written["num_grasps"] == 6 and 0.0 <= written["valid_fraction"] <= 1.0
     assert written["table_height"] is None and "table" not in written["pass_rate"]
     assert written["synthesis_config"]["steps"] == TINY.steps
     assert written["sim_config"]["kp"] == SimConfig().kp
