@@ -270,8 +270,8 @@ def _run_chunk(scene, hand, grasps, datas):
 def closed_contacts(
     scene: Scene, hand: HandModel, grasps: GraspPoses, closed_qpos: np.ndarray
 ) -> np.ndarray:
-    """Which fingers touch the object in the simulation once the hand has closed: the
-    stored pose's rule (`GeometryChecks.in_contact`: the finger's contact link,
+    """Which fingers are in contact with the object in the simulation once the hand has
+    closed: the stored pose's rule (`GeometryChecks.in_contact`: the finger's contact link,
     `HandModel.contacts.body`, within `config.contact_distance` of the object) read in
     the closed state (`DisturbanceResult.closed_qpos`, the hand root at its squeeze
     pose, the object still welded), by MuJoCo's distance between the link's collision

@@ -45,9 +45,9 @@ class ValidationReport:
         disturbance: the simulation outcome (`DisturbanceResult`).
         checks: the exact geometric measurements (`GeometryChecks`).
         fingers: finger names, in the order of `checks.in_contact`'s columns.
-        closed_contact: fingers touching the object in the simulation once the hand
-            has closed (`sim.closed_contacts`; `checks.in_contact` is the stored grasp
-            pose's). Shape: (B, n_fingers).
+        closed_contact: fingers in contact (within `config.contact_distance`) in the
+            simulation once the hand has closed (`sim.closed_contacts`;
+            `checks.in_contact` is the stored grasp pose's). Shape: (B, n_fingers).
         captions: one caption per grasp (fingers in contact; for valid grasps these are
             the dataset captions).
         summary: aggregate numbers (see `summarize`).
@@ -187,7 +187,7 @@ def validate(
         object=obj.name,
         part=part,
         sim_seconds=sim_seconds,
-        # Fingers (palm included) touching once the hand has closed in the simulation.
+        # Fingers (palm included) in contact once the hand has closed in the simulation.
         closed_contacts_mean=float(closed.sum(axis=1).mean()) if len(closed) else float("nan"),
         validated_grasps_per_s=poses.count / max(total_seconds, 1e-9),
         disturbance_grasps_per_s=poses.count / max(sim_seconds, 1e-9),
