@@ -87,7 +87,7 @@ def test_hand_made_grasp_passes_and_far_copy_fails(shadow, bar, scene):
     assert "no target part" in format_summary(dict(report.summary, pta=None, pga=None))
 
 
-def test_closed_contacts_are_the_fingers_touching_once_the_hand_has_closed(shadow, bar, scene):
+def test_closed_contacts_are_the_fingers_in_contact_once_the_hand_has_closed(shadow, bar, scene):
     """`closed_contacts` reads the stored pose's contact rule (a finger's contact link
     within 3 mm) in the closed state: the hand-made grasp closes its index finger, 6 mm
     off the bar at the stored pose, onto it; a hand 5 cm away touches nothing; a grasp
