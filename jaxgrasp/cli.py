@@ -364,11 +364,7 @@ def format_summary(summary: dict) -> str:
             else f"{100 * summary['pta']:.1f} % / {100 * summary['pga']:.1f} %",
         ),
         ("fingers in contact (mean)", f"{summary['contacts_mean']:.2f}"),
-        *(
-            [("fingers in contact once closed", f"{summary['closed_contacts_mean']:.2f}")]
-            if "closed_contacts_mean" in summary  # validation summaries of earlier versions
-            else []
-        ),
+        ("fingers in contact once closed", f"{summary['closed_contacts_mean']:.2f}"),
         (
             "pass rate by criterion",
             ", ".join(f"{k} {100 * v:.0f} %" for k, v in summary["pass_rate"].items()),
