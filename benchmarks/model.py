@@ -5,6 +5,7 @@ Run: python benchmarks/model.py [--train-objects SPEC] [--eval-objects SPEC]
      [--batch-size 64] [--grasps-per-cloud 4]
      [--eval-num 16] [--refine-steps 200] [--refine-oversample 1] [--temperatures 1,0.5]
      [--choose-temperature 1,0.7,0.5,0.35] [--open-by RAD] [--choose-open-by 0,0.02,...]
+     [--open-to-clear]
      [--choose-objects SPEC]
      [--anchor-temperature T] [--guidance G] [--oversample K] [--cloud full|partial]
      [--include-invalid]
@@ -24,7 +25,8 @@ Writes benchmarks/results/NAME.json (and the run's loss curve next to it).
    --choose-temperature the temperature chosen on --choose-objects comes first
    (`temperature_choice` in the JSON holds each candidate's raw figures there); the
    sampled fingers are opened by --open-by rad, or with --choose-open-by by the opening
-   chosen there at the first temperature (`open_by_choice`). The
+   chosen there at the first temperature (`open_by_choice`); with --open-to-clear each
+   sample's palm is then backed off and its fingers opened out of the cloud. The
    JSON carries suc_raw / suc_refined / pga_raw / pga_refined (and _guided / _ranked,
    and held_*: the disturbance test alone, DexVLG's definition of Suc) over every held-out
    target at the first temperature and the same for each in
@@ -120,6 +122,12 @@ def main() -> None:
         default=0.0,
         help="EvalConfig.open_by: open the sampled fingers by this much (rad) before "
         "validation, so that the squeeze closes their last millimetres (0: none)",
+    )
+    ap.add_argument(
+        "--open-to-clear",
+        action="store_true",
+        help="EvalConfig.open_to_clear: then back each sample's palm off and open each "
+        "finger by the least step that takes it out of the object's cloud",
     )
     ap.add_argument(
         "--choose-open-by",
@@ -289,6 +297,7 @@ def main() -> None:
         anchor_temperature=args.anchor_temperature,
         cloud=args.cloud,
         open_by=args.open_by,
+        open_to_clear=args.open_to_clear,
     )
     if candidates is not None:
         choice = choose_temperature(
@@ -321,6 +330,7 @@ def main() -> None:
             oversample=args.oversample,
             cloud=args.cloud,
             open_by=open_by,
+            open_to_clear=args.open_to_clear,
         )
         ev = evaluate(model, refs, eval_config, train_objects=data.object_refs)
         ev["table"] = format_table(ev["rows"])
@@ -372,6 +382,7 @@ def main() -> None:
         "temperature_choice": choice,
         # The opening of the sampled fingers (rad) and, with --choose-open-by, its choice.
         "open_by": open_by,
+        "open_to_clear": args.open_to_clear,
         "open_by_choice": opening,
         "by_temperature": [
             {

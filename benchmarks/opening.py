@@ -1,13 +1,15 @@
 """Why a trained generator's raw samples fail, and what opening their fingers does.
 
 Run: python benchmarks/opening.py RUN [--objects SPEC] [--num 16] [--temperature 1]
-     [--openings 0,0.02,0.04,0.06] [--palm-back 0.003,0.006] [--name N]
+     [--openings 0,0.02,0.04,0.06] [--cleared 0] [--palm-back 0.003,0.006] [--name N]
 Writes benchmarks/results/NAME.json.
 
 For every part of every object (Wrap, the evaluation's instruction and seeds, so the
 samples at opening 0 are `jaxgrasp evaluate`'s raw ones) the model's samples are
 validated as drawn and with each closing joint opened by each of --openings rad
-(`generate(..., open_by=)`), and, with --palm-back, with the hand moved back along its
+(`generate(..., open_by=)`), with --cleared, opened by each of those and then backed
+out of the cloud (`generate(..., open_to_clear=True)`, "open_by X, cleared"), and, with
+--palm-back, with the hand moved back along its
 palm normal by each distance (m; a diagnostic, not a `generate` option). Per variant the
 JSON carries Suc / held / valid / PGA / contact-mode accuracy at the stored pose and
 once closed in the simulation (means over the targets, as `evaluate`'s), the
@@ -53,10 +55,14 @@ def main() -> None:
     ap.add_argument("--num", type=int, default=16)
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--openings", default="0,0.02,0.04,0.06", help="rad, comma-separated")
+    ap.add_argument(
+        "--cleared", default="", help="openings (rad) to clear from, comma-separated (none)"
+    )
     ap.add_argument("--palm-back", default="", help="m, comma-separated (none by default)")
     ap.add_argument("--name", default="opening")
     args = ap.parse_args()
     openings = [float(x) for x in args.openings.split(",") if x]
+    cleared = [float(x) for x in args.cleared.split(",") if x]
     palm_back = [float(x) for x in args.palm_back.split(",") if x]
 
     model = GraspGenerator.load(args.run)
@@ -64,7 +70,11 @@ def main() -> None:
     assert hand.spec is not None
     normal = np.asarray(hand.spec.palm.normal)
     limit = SimConfig().max_penetration
-    variants = [f"open_by {o:g}" for o in openings] + [f"palm back {b:g}" for b in palm_back]
+    variants = (
+        [f"open_by {o:g}" for o in openings]
+        + [f"open_by {o:g}, cleared" for o in cleared]
+        + [f"palm back {b:g}" for b in palm_back]
+    )
     samples: dict[str, list[dict]] = {v: [] for v in variants}
     targets = []
     start = time.perf_counter()
@@ -77,21 +87,21 @@ def main() -> None:
             k += 1  # `evaluate`'s seed of the k-th target
 
             instruction = instruction_for(obj.name, part, "wrap")
+            common: dict[str, Any] = {
+                "normals": nrm,
+                "seed": k,
+                "temperature": args.temperature,
+                "object_ref": ref,
+            }
             drawn = {
-                o: generate(
-                    model,
-                    pts,
-                    instruction,
-                    args.num,
-                    normals=nrm,
-                    seed=k,
-                    temperature=args.temperature,
-                    object_ref=ref,
-                    open_by=o,
-                )
+                o: generate(model, pts, instruction, args.num, open_by=o, **common)
                 for o in sorted({0.0, *openings})
             }
             poses = {f"open_by {o:g}": drawn[o].poses() for o in openings}
+            for o in cleared:
+                poses[f"open_by {o:g}, cleared"] = generate(
+                    model, pts, instruction, args.num, open_by=o, open_to_clear=True, **common
+                ).poses()
             raw = drawn[0.0]
             for b in palm_back:
                 poses[f"palm back {b:g}"] = grasp_stages(

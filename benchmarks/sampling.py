@@ -1,12 +1,13 @@
 """What sampling a trained grasp generator costs, with and without physics guidance and
-the choice of the best-placed samples of more (`oversample`).
+the choice of the best-placed samples of more (`oversample`), and unguided with the
+samples opened out of the cloud (`open_to_clear`).
 
 Run: python benchmarks/sampling.py RUN [--object procedural:mug:5] [--nums 16,64,256]
      [--steps 16] [--guidance 1] [--oversample 4] [--name sampling]
-Writes benchmarks/results/NAME.json: per (num, guidance, oversample) the first call of
-`jaxgrasp.generate` (tracing and XLA compilation included), the steady call (median
-and fastest of repeated calls; the grasp set's pregrasp / squeeze poses included) and
-the compile time read as first minus steady; versions and hardware.
+Writes benchmarks/results/NAME.json: per (num, guidance, oversample, open_to_clear) the
+first call of `jaxgrasp.generate` (tracing and XLA compilation included), the steady
+call (median and fastest of repeated calls; the grasp set's pregrasp / squeeze poses
+included) and the compile time read as first minus steady; versions and hardware.
 """
 
 from __future__ import annotations
@@ -45,13 +46,14 @@ def main() -> None:
     text = instruction_for(obj.name, args.part, "wrap")
     records = []
     for num in (int(n) for n in args.nums.split(",")):
-        for guidance, oversample in (
-            (0.0, 1.0),
-            (args.guidance, 1.0),
-            (args.guidance, args.oversample),
+        for guidance, oversample, clear in (
+            (0.0, 1.0, False),
+            (0.0, 1.0, True),
+            (args.guidance, 1.0, False),
+            (args.guidance, args.oversample, False),
         ):
 
-            def call(num=num, guidance=guidance, oversample=oversample):
+            def call(num=num, guidance=guidance, oversample=oversample, clear=clear):
                 generate(
                     model,
                     pts,
@@ -61,6 +63,7 @@ def main() -> None:
                     steps=args.steps,
                     guidance=guidance,
                     oversample=oversample,
+                    open_to_clear=clear,
                 )
 
             t0 = time.perf_counter()
@@ -71,6 +74,7 @@ def main() -> None:
                 "num": num,
                 "guidance": guidance,
                 "oversample": oversample,
+                "open_to_clear": clear,
                 "first_call_s": first,
                 "steady_ms": 1e3 * steady["median"],
                 "steady_min_ms": 1e3 * steady["min"],
@@ -78,7 +82,8 @@ def main() -> None:
                 "ms_per_grasp": 1e3 * steady["median"] / num,
             }
             print(
-                f"num {num:4d} guidance {guidance:g} oversample {oversample:g}: "
+                f"num {num:4d} guidance {guidance:g} oversample {oversample:g}"
+                f"{' open_to_clear' if clear else ''}: "
                 f"{record['steady_ms']:8.1f} ms "
                 f"({record['ms_per_grasp']:.2f} ms/grasp), compile ~{record['compile_s']:.1f} s",
                 flush=True,

@@ -26,7 +26,7 @@ from scipy.spatial import cKDTree
 
 from energies._safe import safe_normalize
 from jaxgrasp.sdf import SDFGrid, sdf_query
-from kinematics import HandModel, forward_kinematics, points_to_world
+from kinematics import HandModel, LinkPoses, forward_kinematics, points_to_world
 from kinematics.geometry import ContactCandidates
 
 # The cloud's grid: 3 mm nodes (the cloud's points lie ~5 mm apart on a mug), 3 cm
@@ -178,6 +178,14 @@ def _depth_behind(
     return behind
 
 
+def posed_surface(
+    hand: HandModel, root_pos: Float[Array, " 3"], root_quat: Float[Array, " 4"], q
+) -> tuple[LinkPoses, Float[Array, "n_surface 3"]]:
+    """One grasp's link poses and its hand's surface samples (object frame)."""
+    poses = forward_kinematics(hand, root_pos, root_quat, q)
+    return poses, points_to_world(poses, hand.surface.body, jnp.asarray(hand.surface.points))
+
+
 @jax.jit
 def cloud_fit(
     hand: HandModel,
@@ -194,8 +202,7 @@ def cloud_fit(
     above the cloud (0 for a contact inside). Shape: (b,) each."""
 
     def one(pos, quat, qq):
-        poses = forward_kinematics(hand, pos, quat, qq)
-        surface = points_to_world(poses, hand.surface.body, jnp.asarray(hand.surface.points))
+        poses, surface = posed_surface(hand, pos, quat, qq)
         tips = points_to_world(poses, contacts.body, jnp.asarray(contacts.points))
         below = jnp.maximum(-sdf_query(grid, surface)[0], table_height - surface[:, 2])
         depth = jnp.max(jax.nn.relu(below))

@@ -413,6 +413,7 @@ def evaluate(
     anchor_temperature: float | None = None,
     choose_temperature: tuple[float, ...] = (),
     open_by: float = 0.0,
+    open_to_clear: bool = False,
     choose_open_by: tuple[float, ...] = (),
     choose_objects: str | None = None,
     guidance: float = 0.0,
@@ -448,6 +449,9 @@ def evaluate(
         open_by: open the sampled fingers by this much (rad; each closing joint backed
             off towards the open pose) so that the squeeze closes their last
             millimetres (`generate`'s; 0: the model's joints).
+        open_to_clear: then back each sample's palm off and open each of its fingers
+            by the least step that takes it out of the object's cloud (`generate`'s;
+            with --choose-open-by, on top of each candidate opening).
         choose_open_by: candidate openings; the one whose raw samples pass Suc most
             often on --choose-objects (at the chosen temperature, with
             --choose-temperature) is used instead of --open-by
@@ -498,6 +502,7 @@ def evaluate(
         guidance=guidance,
         oversample=oversample,
         open_by=open_by,
+        open_to_clear=open_to_clear,
     )
     choices = {}
     if choose_temperature:
@@ -535,6 +540,7 @@ def sample(
     oversample: float = 1.0,
     view: int | None = None,
     open_by: float = 0.0,
+    open_to_clear: bool = False,
     average: bool = True,
 ) -> None:
     """Sample grasps from a trained model for an object's cloud and an instruction,
@@ -569,6 +575,9 @@ def sample(
             off towards the open pose), so that the squeeze closes their last
             millimetres instead of the grasp starting inside the object (0: the
             model's joints as sampled).
+        open_to_clear: then back each grasp's palm off along its normal and open each
+            of its fingers by the least step that takes it out of the object's cloud
+            (the one --view sees, with --view), so that the squeeze closes the rest.
         average: sample with the moving average of the run's weights where it kept one
             (`TrainConfig.ema_decay`); --no-average: the checkpoint step's own weights.
     """
@@ -603,6 +612,7 @@ def sample(
         guidance=guidance,
         oversample=oversample,
         open_by=open_by,
+        open_to_clear=open_to_clear,
         object_ref=object,
         table_height=resting_height(obj) if model.tabletop else None,
     )

@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from energies._checks import (
+    BOOL,
     NON_NEGATIVE,
     NON_NEGATIVE_INT,
     POSITIVE_INT,
@@ -77,7 +78,8 @@ class EvalConfig:
     none), modes, cloud ("full" or "partial": one camera view, `partial_views`' first,
     whose camera guidance and the choice are given, `generate`'s `camera`), seed,
     open_by (rad: `generate`'s opening of the sampled fingers, for the raw, guided and
-    ranked samples and so the refinement's starts; 0: none)."""
+    ranked samples and so the refinement's starts; 0: none), open_to_clear (then each
+    sample's palm backed off and fingers opened out of the cloud, `generate`'s)."""
 
     num: int = 32
     sample_steps: int = 16
@@ -92,6 +94,7 @@ class EvalConfig:
     cloud: str = "full"
     seed: int = 0
     open_by: float = 0.0
+    open_to_clear: bool = False
 
     def __post_init__(self):
         check_fields(
@@ -102,6 +105,7 @@ class EvalConfig:
                 "temperature": NON_NEGATIVE,
                 "guidance": NON_NEGATIVE,
                 "open_by": NON_NEGATIVE,
+                "open_to_clear": BOOL,
                 "anchor_temperature": (
                     lambda x: x is None or NON_NEGATIVE[0](x),
                     "None or a finite number >= 0",
@@ -193,6 +197,7 @@ def evaluate(
                 oversample=oversample,
                 camera=camera,
                 open_by=config.open_by,
+                open_to_clear=config.open_to_clear,
             )
 
         drawn = sample(math.ceil(config.num * config.refine_oversample - 1e-9))
@@ -430,7 +435,7 @@ def format_table(rows: list[dict]) -> str:
         "| split | samples | Suc | held | PTA | PGA | valid | contact acc. "
         "| contact acc. closed | diversity |"
     )
-    lines = [head, "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [head, "|---" * (head.count("|") - 1) + "|"]
     for r in rows:
         lines.append(
             f"| {r['split']} ({r['targets']} targets) | {r['variant']} | "

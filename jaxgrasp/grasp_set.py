@@ -35,7 +35,8 @@ class GraspSet:
             grasp, and the squeeze targets. Shape: (B, n_q) each.
         energy: total energy of each grasp (NaN if unknown). Shape: (B,).
         terms: per-term energies {name: (B,)}; for samples `generate` chose from more,
-            their fit to the cloud ("cloud_depth_mm", "cloud_gap_mm").
+            their fit to the cloud ("cloud_depth_mm", "cloud_gap_mm"); for samples it
+            opened out of the cloud, how far ("palm_back_mm", "finger_open_rad").
         hand: hand registry name (`kinematics.load_hand`).
         object_ref: `procedural:CATEGORY:SEED` or a mesh path
             (`jaxgrasp.objects.object_from_reference`).

@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from jaxgrasp._hand_depth import CLOUD_GRID_PADDING, grasp_surface
+from jaxgrasp._hand_depth import CLOUD_GRID_PADDING, cloud_sdf, grasp_surface
+from jaxgrasp._open_to_clear import open_to_clear
 from jaxgrasp.dataset import DatasetError, GraspDataset
 from jaxgrasp.evaluation import (
     EvalConfig,
@@ -809,6 +810,37 @@ def test_opened_samples_back_each_closing_joint_off_by_the_opening(trained, shad
     )
     with pytest.raises(GenerationError, match=r"open_by must be a finite number >= 0"):
         generate(model, pts, CAPTIONS[0], 8, open_by=-0.1)
+
+
+def test_samples_opened_to_clear_the_cloud_are_the_opened_samples_backed_out_of_it(trained):
+    model = GraspGenerator.load(trained[1].run)
+    obj = make_object("bottle", 0)
+    pts, nrm = np.asarray(obj.points), np.asarray(obj.normals)
+    kw = {"normals": nrm, "seed": 2, "steps": 2, "open_by": 0.04}
+    opened = generate(model, pts, CAPTIONS[0], 8, **kw)
+    cleared = generate(model, pts, CAPTIONS[0], 8, open_to_clear=True, **kw)
+    # `open_to_clear` on the opened samples, against the grid of the same cloud.
+    grid = jax.tree.map(jnp.asarray, cloud_sdf(pts, nrm).bucketed())
+    pos, q, back, opening = open_to_clear(
+        model.hand, grid, pts, opened.root_pos, opened.root_quat, opened.q_grasp
+    )
+    assert back.max() > 0 or opening.max() > 0  # some hand lay in the cloud
+    np.testing.assert_array_equal(cleared.root_pos, pos)
+    np.testing.assert_array_equal(cleared.root_quat, opened.root_quat)
+    np.testing.assert_array_equal(cleared.q_grasp, q)
+    np.testing.assert_array_equal(cleared.terms["palm_back_mm"], 1000.0 * back)
+    np.testing.assert_array_equal(cleared.terms["finger_open_rad"], opening.mean(axis=1))
+    # Closed like any grasp, from where it now is.
+    stages = grasp_stages(model.hand, pos, cleared.root_quat, q, **model.stage_settings)
+    np.testing.assert_array_equal(cleared.q_pregrasp, stages.q_pregrasp)
+    np.testing.assert_array_equal(cleared.root_pos_squeeze, stages.root_pos_squeeze)
+    # Before `oversample`'s choice: the ranked set carries both records of its grasps.
+    ranked = generate(model, pts, CAPTIONS[0], 4, oversample=2, open_to_clear=True, **kw)
+    records = {"palm_back_mm", "finger_open_rad", "cloud_depth_mm", "cloud_gap_mm"}
+    assert set(ranked.terms) == records
+    assert all(v.shape == (4,) for v in ranked.terms.values())
+    with pytest.raises(GenerationError, match=r"open_to_clear must be True or False \(got 1\)"):
+        generate(model, pts, CAPTIONS[0], 8, open_to_clear=1)
 
 
 def test_opening_is_chosen_on_the_selection_split_by_raw_suc(trained, tmp_path):
