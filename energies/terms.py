@@ -87,7 +87,7 @@ def object_in_hand_energy(
     total = jnp.zeros(())
     for kind in np.unique(kinds):
         sel = np.flatnonzero(kinds == kind)
-        axes, centre, size = primitive_frames(hand, poses, sel)
+        axes, centre, size = _primitive_frames(hand, poses, sel)
         size = size + margin * _INFLATE[int(kind)]
         if kind == CAPSULE:
             total = total + capsule_penetration(centre, axes[:, :, 2], size, object_points)
@@ -98,7 +98,7 @@ def object_in_hand_energy(
     return total
 
 
-def primitive_frames(hand: HandModel, poses: LinkPoses, sel: np.ndarray):
+def _primitive_frames(hand: HandModel, poses: LinkPoses, sel: np.ndarray):
     """World axes (k, 3, 3; columns), centres (k, 3) and sizes (k, 3) of primitives `sel`."""
     prims = hand.primitives
     body = jnp.asarray(np.asarray(prims.body)[sel])  # jnp: int dtype follows x64 mode

@@ -7,9 +7,10 @@ here each sample's palm is backed off along its normal, and then each of its fin
 opened, by the least step that takes it out of the given cloud (its surface samples
 at least `FINGER_CLEARANCE` above the cloud's grid, `_hand_depth.cloud_sdf` /
 `view_sdf`); the validation's closing (pregrasp → grasp → squeeze, the wrist 4 mm on
-along the palm normal) then closes that gap in the simulation. A finger that no step
-clears takes the step that leaves it shallowest. It reads only the cloud, as guidance
-does, and moves a hand only back along its own closing motions.
+along the palm normal) then closes that gap in the simulation. A finger (or palm) that
+no step clears takes the least step within `TIE` of the highest it reaches. It reads
+only the cloud, as guidance does, and moves a hand only back along its own closing
+motions.
 
 A finger is the chain of bodies from one of the hand's finger contact candidates
 (`hand.contacts`, all but the palm) up to the first body another finger shares; its
@@ -27,11 +28,9 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
-from energies.terms import primitive_frames
 from jaxgrasp._hand_depth import posed_surface
 from jaxgrasp.sdf import SDFGrid, sdf_query
 from kinematics import HandModel
-from kinematics.geometry import primitive_sdf
 from sim.grasps import back_off, rotate
 
 # The steps tried, least first: the palm backed off along its normal (m), then each
@@ -40,16 +39,15 @@ from sim.grasps import back_off, rotate
 # fixed openings of 0.1 rad held 38 % against 60).
 PALM_BACK_STEPS = np.linspace(0.0, 0.014, 15)
 FINGER_OPEN_STEPS = np.linspace(0.0, 0.14, 15)
-# How far above the cloud a finger's surface samples must end (m) and the palm's. Session
-# 55 on held-out instance 6 (the 20000-step model, temperature 0.35, raw Suc): fingers
-# at 0 / 1 / 2 / 3 mm: 44.4 / 46.6 / 46.8 / 46.8 %, held 64.1 / 64.1 / 63.1 / 62.3 %;
-# wider gaps stop paying and the fingers reach the object less often.
+# How far above the cloud a finger's surface samples must end (m) and the palm's. Chosen
+# in session 55 on the selection split (instance 6; the 20000-step model, temperature
+# 0.35, raw Suc; benchmarks/HISTORY.md, "Session 55"): fingers at 0 / 1 / 2 / 3 mm
+# 44.4 / 46.6 / 46.8 / 46.8 %, held 64.1 / 64.1 / 63.1 / 62.3 %, so the least on the
+# plateau; the palm at 1 mm as well (fingers at 2): 44.6 %.
 FINGER_CLEARANCE = 0.001
+PALM_CLEARANCE = 0.0
 # Heights within this of each other (m) count as equal where no step clears.
 TIE = 1e-4
-# The most cloud points read against the hand's collision primitives.
-CLOUD_POINTS = 4096
-PALM_CLEARANCE = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,37 +90,20 @@ class FingerGroups:
 def _group_heights(
     hand: HandModel,
     grid: SDFGrid,
-    cloud: Float[Array, "m 3"],
-    point_group: Int[Array, " n_surface"],
-    primitive_group: Int[Array, " n_prims"],
+    group: Int[Array, " n_surface"],
     root_pos: Float[Array, "n 3"],
     root_quat: Float[Array, "n 4"],
     q: Float[Array, "n n_q"],
     n_groups: int,
 ) -> Float[Array, "n n_groups"]:
-    """How high each group of the hand lies above the cloud (m; negative: inside):
-    the lower of its surface samples' heights on the cloud's grid and its collision
-    primitives' signed distance to the nearest cloud point (an edge of the object that
-    reaches into a link between its surface samples). Groups 0..n_groups-1 by
-    `point_group` / `primitive_group` (the palm is the last). Shape: (n, n_groups)."""
-    groups = jnp.arange(n_groups)
-    on_point = groups[None, :] == point_group[:, None]
-    kinds = np.asarray(hand.primitives.kind)
+    """The lowest height (m) of each group's surface samples above the cloud (negative
+    below it), groups 0..n_groups-1 by `group` (the palm's samples are the last group).
+    Shape: (n, n_groups)."""
+    member = jnp.arange(n_groups)[None, :] == group[:, None]
 
     def one(pos, quat, qq):
-        poses, surface = posed_surface(hand, pos, quat, qq)
-        height = sdf_query(grid, surface)[0]
-        lowest = jnp.min(jnp.where(on_point, height[:, None], jnp.inf), axis=0)
-        for kind in np.unique(kinds):
-            sel = np.flatnonzero(kinds == kind)
-            axes, centre, size = primitive_frames(hand, poses, sel)
-            # The cloud in each primitive's frame (axes are its columns).
-            local = jnp.einsum("kij,kmi->kmj", axes, cloud[None] - centre[:, None])
-            inside = primitive_sdf(int(kind), size, local[..., 0], local[..., 1], local[..., 2])
-            on_prim = groups[None, :] == primitive_group[sel][:, None]
-            nearest = jnp.min(inside, axis=1)[:, None]
-            lowest = jnp.minimum(lowest, jnp.min(jnp.where(on_prim, nearest, jnp.inf), axis=0))
-        return lowest
+        height = sdf_query(grid, posed_surface(hand, pos, quat, qq)[1])[0]
+        return jnp.min(jnp.where(member, height[:, None], jnp.inf), axis=0)
 
     return jax.vmap(one)(root_pos, root_quat, q)
 
@@ -139,31 +120,20 @@ def _least_clearing_step(height: np.ndarray, clearance: float) -> np.ndarray:
 def open_to_clear(
     hand: HandModel,
     grid: SDFGrid,
-    cloud: np.ndarray,
     root_pos: np.ndarray,
     root_quat: np.ndarray,
     q: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Grasps backed out of a cloud (see the module docstring): `grid` its signed
-    distances (`_hand_depth.cloud_sdf` / `view_sdf`, JAX arrays), `cloud` its points.
+    distances (`_hand_depth.cloud_sdf` / `view_sdf`, JAX arrays).
 
-    Shapes: cloud (m, 3), root_pos (b, 3), root_quat (b, 4), q (b, n_q). Returns the root positions
+    Shapes: root_pos (b, 3), root_quat (b, 4), q (b, n_q). Returns the root positions
     (b, 3), the joints (b, n_q), how far each palm was backed off (m, (b,)) and how far
     each finger was opened (rad, (b, n_fingers))."""
     groups = FingerGroups.of(hand)
     n_fingers = len(groups.names)
-    if len(cloud) > CLOUD_POINTS:  # a fixed share of a large cloud: one cost
-        cloud = cloud[np.random.default_rng(0).choice(len(cloud), CLOUD_POINTS, replace=False)]
-    # Padded (repeating points) to a power of two: clouds of many sizes, few compilations.
-    cloud = np.asarray(cloud)[np.arange(max(256, 1 << (len(cloud) - 1).bit_length())) % len(cloud)]
-    # The palm's samples and primitives form the last group.
-    point_group, primitive_group = (
-        jnp.asarray(np.where(g < 0, n_fingers, g))
-        for g in (
-            groups.body[np.asarray(hand.surface.body)],
-            groups.body[np.asarray(hand.primitives.body)],
-        )
-    )
+    point_group = groups.body[np.asarray(hand.surface.body)]
+    point_group = jnp.asarray(np.where(point_group < 0, n_fingers, point_group))
     b, k = len(q), len(PALM_BACK_STEPS)
     assert root_pos.shape == (b, 3) and root_quat.shape == (b, 4) and q.shape == (b, hand.n_q)
 
@@ -171,9 +141,7 @@ def open_to_clear(
         out = _group_heights(
             hand,
             grid,
-            jnp.asarray(cloud, jnp.float32),
             point_group,
-            primitive_group,
             jnp.asarray(pos.reshape(b * k, 3), jnp.float32),
             jnp.asarray(np.broadcast_to(quat[:, None], (b, k, 4)).reshape(b * k, 4), jnp.float32),
             jnp.asarray(qq.reshape(b * k, -1), jnp.float32),

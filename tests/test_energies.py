@@ -36,7 +36,7 @@ from energies import (
     total_energy,
 )
 from energies._penetration import box_penetration, capsule_penetration
-from energies.terms import primitive_frames
+from energies.terms import _primitive_frames
 from energies.total import clearance_first_order, sdf_first_order
 from jaxgrasp import objects
 from kinematics import forward_kinematics, points_to_world
@@ -295,7 +295,7 @@ def test_object_in_hand_gradient_matches_plain_autodiff(shadow, mug):
 
     def plain(poses, pts, hand, kind):
         kinds = np.asarray(hand.primitives.kind)
-        axes, c, size = primitive_frames(hand, poses, np.flatnonzero(kinds == kind))
+        axes, c, size = _primitive_frames(hand, poses, np.flatnonzero(kinds == kind))
         p = [pts[:, j][None, :] - c[:, j : j + 1] for j in range(3)]
         local = [sum(axes[:, j, i : i + 1] * p[j] for j in range(3)) for i in range(3)]
         return jnp.sum(jnp.maximum(-primitive_sdf(int(kind), size, *local), 0.0))
@@ -303,7 +303,7 @@ def test_object_in_hand_gradient_matches_plain_autodiff(shadow, mug):
     def one_pass(x, o, kind):  # the custom-VJP pass of one primitive kind
         poses = forward_kinematics(hand64, x[:3], x[3:7], x[7:])
         sel = np.flatnonzero(np.asarray(hand64.primitives.kind) == kind)
-        axes, c, size = primitive_frames(hand64, poses, sel)
+        axes, c, size = _primitive_frames(hand64, poses, sel)
         if kind == CAPSULE:
             return capsule_penetration(c, axes[:, :, 2], size, o)
         return box_penetration(c, axes, size, o)
@@ -319,7 +319,7 @@ def test_object_in_hand_gradient_matches_plain_autodiff(shadow, mug):
         for _ in range(4):  # the hand's primitives centred on the mug, randomly turned
             quat, q = rng.normal(size=4), rng.uniform(lo, hi)
             poses = forward_kinematics(hand64, jnp.zeros(3), jnp.asarray(quat), jnp.asarray(q))
-            _, centres, _ = primitive_frames(hand64, poses, np.arange(shadow.primitives.count))
+            _, centres, _ = _primitive_frames(hand64, poses, np.arange(shadow.primitives.count))
             root = np.asarray(mug.com) - np.asarray(centres).mean(0) + rng.normal(size=3) * 0.01
             xs.append(jnp.asarray(np.concatenate([root, quat, q])))
         total = jax.jit(
@@ -364,7 +364,7 @@ def test_penetration_margin_counts_the_missing_clearance(shadow):
     # 0.5 mm off its surface along its axis: nothing else is near them.
     poses = forward_kinematics(shadow, jnp.zeros(3), jnp.asarray([1.0, 0, 0, 0]), shadow.init_q())
     n = shadow.primitives.count
-    axes, centres, sizes = (np.asarray(a) for a in primitive_frames(shadow, poses, np.arange(n)))
+    axes, centres, sizes = (np.asarray(a) for a in _primitive_frames(shadow, poses, np.arange(n)))
     kinds = np.asarray(shadow.primitives.kind)
     capsules = np.flatnonzero(kinds == CAPSULE)
     far = capsules[np.argmax(np.linalg.norm(centres[capsules] - centres.mean(0), axis=1))]

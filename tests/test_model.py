@@ -822,7 +822,7 @@ def test_samples_opened_to_clear_the_cloud_are_the_opened_samples_backed_out_of_
     # `open_to_clear` on the opened samples, against the grid of the same cloud.
     grid = jax.tree.map(jnp.asarray, cloud_sdf(pts, nrm).bucketed())
     pos, q, back, opening = open_to_clear(
-        model.hand, grid, pts, opened.root_pos, opened.root_quat, opened.q_grasp
+        model.hand, grid, opened.root_pos, opened.root_quat, opened.q_grasp
     )
     assert back.max() > 0 or opening.max() > 0  # some hand lay in the cloud
     np.testing.assert_array_equal(cleared.root_pos, pos)
