@@ -873,9 +873,10 @@ def test_opening_is_chosen_on_the_selection_split_by_raw_suc(trained, tmp_path):
     cli_main(
         ["evaluate", str(trained[1].run), *bottle, "--json", str(out)]
         + ["--choose-temperature", "1", "0.5", "--choose-open-by", "0", "0.04"]
-        + ["--choose-objects", "procedural:bottle:2"]
+        + ["--choose-objects", "procedural:bottle:2", "--open-to-clear"]
     )
     result = json.loads(out.read_text())
+    assert result["config"]["open_to_clear"] is True
     assert [c["open_by"] for c in result["open_by_choice"]["candidates"]] == [0.0, 0.04]
     assert result["config"]["open_by"] == result["open_by_choice"]["open_by"]
     assert result["config"]["temperature"] == result["temperature_choice"]["temperature"]
@@ -937,11 +938,13 @@ def test_samples_of_a_tabletop_model_record_the_table(trained, tmp_path, capsys)
         saved = GraspSet.load(out)
         assert saved.count == 8 and saved.table_height == table
         assert ("on a table" in capsys.readouterr().out) is tabletop
-    # From one camera view (the choice told where the camera was), and a view that is not.
+    # From one camera view (the choice and the clearing told where the camera was), and a
+    # view that is not.
     out = tmp_path / "view.npz"
     args = ["--object", REF, "--instruction", CAPTIONS[0], "--out", str(out), "--num", "8"]
-    cli_main(["sample", str(run), *args, "--steps", "2", "--view", "2", "--oversample", "2"])
-    assert "cloud_depth_mm" in GraspSet.load(out).terms
+    view = ["--view", "2", "--oversample", "2", "--open-to-clear"]
+    cli_main(["sample", str(run), *args, "--steps", "2", *view])
+    assert {"cloud_depth_mm", "palm_back_mm"} <= set(GraspSet.load(out).terms)
     with pytest.raises(SystemExit):
         cli_main(["sample", str(run), *args, "--view", "8"])
     assert "--view takes 0-7 (got 8)" in capsys.readouterr().err
