@@ -96,7 +96,7 @@ def back_off(hand: HandModel, q, rad: float | np.ndarray, min_flex: float = 0.05
     """`q` with each closing joint (`closing_direction`) moved back towards the hand's
     "open" pose by `rad`, not past it, and clipped to the joint limits: the pregrasp of
     a grasp, or a sampled grasp opened so that the squeeze closes its last millimetres.
-    Shape: q (B, n_q); rad a scalar or per joint (B, n_q); returns (B, n_q)."""
+    Shape: q (B, n_q); rad a scalar or per joint (broadcast to (B, n_q)); returns (B, n_q)."""
     q = np.atleast_2d(np.asarray(q, dtype=np.float64))
     lo, hi = np.asarray(hand.q_range, dtype=np.float64).T
     gap = np.abs(q - np.asarray(hand.init_q("open"), dtype=np.float64))
